@@ -1,0 +1,1 @@
+"""aoai-observatory alert rules as code: YAML -> Azure Monitor metric alerts."""

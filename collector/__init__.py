@@ -1,0 +1,1 @@
+"""aoai-observatory collector: collects Azure OpenAI telemetry into a rollup store."""

@@ -1,0 +1,1 @@
+"""The embedded workspace: a local, Log-Analytics-shaped database answering the same KQL as Azure."""

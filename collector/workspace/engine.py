@@ -1,0 +1,268 @@
+"""The KQL engine adapter: the only importer of duckdb_kql; runs KQL and metric questions over a workspace file.
+
+Azure semantics kept here: results in UTC, no null strings, and the request's timespan applied as an extra filter on
+`TimeGenerated` of every table, as the Log Analytics query API does.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import duckdb_kql
+
+from collector.errors import QueryError, TerminalError
+from collector.workspace.schema import INFO_TABLE, LOG_TABLES, METRICS_TABLE, create_statements
+
+log = logging.getLogger(__name__)
+
+#: DuckDB result type -> KQL column type, for the contract with Azure's result tables.
+_KQL_TYPES = {
+    "BOOLEAN": "bool",
+    "TINYINT": "int",
+    "SMALLINT": "int",
+    "INTEGER": "int",
+    "BIGINT": "long",
+    "HUGEINT": "long",
+    "UBIGINT": "long",
+    "UINTEGER": "long",
+    "FLOAT": "real",
+    "DOUBLE": "real",
+    "VARCHAR": "string",
+    "UUID": "guid",
+    "JSON": "dynamic",
+    "TIMESTAMP": "datetime",
+    "TIMESTAMP WITH TIME ZONE": "datetime",
+    "DATE": "datetime",
+    "INTERVAL": "timespan",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    """A result column: its name and KQL type."""
+
+    name: str
+    type: str
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A KQL result as Log Analytics returns it: typed columns and rows of plain Python values."""
+
+    columns: tuple[Column, ...]
+    rows: list[tuple[Any, ...]]
+
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+
+@dataclass(frozen=True)
+class MetricsRequest:
+    """A Metrics-API-shaped question about one resource."""
+
+    resource_id: str
+    metric_names: tuple[str, ...]
+    start: datetime
+    end: datetime
+    interval: timedelta
+    split_by: tuple[str, ...] = ()
+    #: dimension -> allowed values; a dimension in split_by with no filter means "all values" (Azure's `eq '*'`).
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class MetricPoint:
+    timestamp: datetime
+    total: float
+    count: float
+    minimum: float
+    maximum: float
+
+    @property
+    def average(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+@dataclass(frozen=True)
+class MetricSeries:
+    """One time series of one metric: the values of the split-by dimensions and its points."""
+
+    metric: str
+    dimensions: tuple[tuple[str, str], ...]
+    points: tuple[MetricPoint, ...]
+
+
+def kql_type(duckdb_type: str) -> str:
+    """Map a DuckDB type name to the KQL type Log Analytics would report."""
+    if duckdb_type.startswith("DECIMAL"):
+        return "decimal"
+    try:
+        return _KQL_TYPES[duckdb_type]
+    except KeyError as e:
+        raise QueryError(f"the query returns a column of DuckDB type {duckdb_type}, which has no KQL type") from e
+
+
+def _to_kql_value(value: Any, kql: str) -> Any:
+    if value is None:
+        return "" if kql == "string" else None
+    if kql == "datetime":
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    if kql == "decimal" and isinstance(value, Decimal):
+        return value
+    return value
+
+
+class Workspace:
+    """An embedded workspace stored in one DuckDB file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def create(self) -> None:
+        """Create the file and every table, if missing."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.writer() as con:
+            for statement in create_statements():
+                con.execute(statement)
+
+    @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection; callers wrap their writes in one transaction so nothing is half-written."""
+        con = duckdb.connect(str(self.path))
+        try:
+            con.execute("SET TimeZone='UTC'")
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def _reader(self, start: datetime | None, end: datetime | None) -> Iterator[duckdb.DuckDBPyConnection]:
+        if not self.path.exists():
+            raise TerminalError(
+                f"no embedded workspace at {self.path}; create one with `aoai-obs workspace generate` "
+                "or `aoai-obs workspace import`"
+            )
+        con = duckdb_kql.connect()
+        try:
+            con.execute(f"ATTACH '{_sql_literal(str(self.path))}' AS ws (READ_ONLY)")
+            for table in LOG_TABLES:
+                where = ""
+                if start is not None and end is not None:
+                    # Log Analytics applies the request timespan to TimeGenerated of every table it reads.
+                    where = (
+                        f" WHERE \"TimeGenerated\" >= TIMESTAMPTZ '{start.isoformat()}'"
+                        f" AND \"TimeGenerated\" <= TIMESTAMPTZ '{end.isoformat()}'"
+                    )
+                con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM ws.main."{table}"{where}')
+            yield con
+        finally:
+            con.close()
+
+    def query(self, kql: str, timespan: tuple[datetime, datetime] | None = None) -> ResultTable:
+        """Run `kql` as Log Analytics would, with `timespan` (inclusive bounds) as an extra filter."""
+        start, end = timespan if timespan is not None else (None, None)
+        with self._reader(start, end) as con:
+            try:
+                relation = duckdb_kql.kql(con, kql)
+            except duckdb_kql.KqlError as e:
+                raise QueryError(f"the KQL query was refused: {e}") from e
+            except duckdb.Error as e:
+                raise QueryError(f"the KQL query failed in the engine: {e}") from e
+            if relation is None:
+                return ResultTable((), [])
+            types = [kql_type(str(t)) for t in relation.types]
+            columns = tuple(Column(n, t) for n, t in zip(relation.columns, types, strict=True))
+            rows = [
+                tuple(_to_kql_value(v, t) for v, t in zip(row, types, strict=True))
+                for row in relation.fetchall()
+            ]
+        return ResultTable(columns, rows)
+
+    def metrics(self, request: MetricsRequest) -> list[MetricSeries]:
+        """Answer a Metrics-API-shaped question from the dimensional metrics store."""
+        seconds = int(request.interval.total_seconds())
+        if seconds <= 0 or seconds % 60:
+            raise QueryError(f"metric interval must be a positive whole number of minutes, not {request.interval}")
+        dims = list(request.split_by)
+        dim_exprs = [f"coalesce(json_extract_string(\"Dimensions\", '$.{_json_key(d)}'), '')" for d in dims]
+        params: list[Any] = [request.resource_id, list(request.metric_names), request.start, request.end]
+        filters = []
+        for dim, values in sorted(request.filters.items()):
+            filters.append(f"coalesce(json_extract_string(\"Dimensions\", '$.{_json_key(dim)}'), '') IN ?")
+            params.append(list(values))
+        filter_sql = "".join(f" AND {f}" for f in filters)
+        dim_select = "".join(f", {e} AS d{i}" for i, e in enumerate(dim_exprs))
+        dim_group = "".join(f", d{i}" for i in range(len(dims)))
+        sql = f"""
+            SELECT "MetricName",
+                   to_timestamp(floor(epoch("TimeGenerated") / {seconds}) * {seconds}) AS ts{dim_select},
+                   sum("Total"), sum("Count"), min("Minimum"), max("Maximum")
+            FROM ws.main."{METRICS_TABLE}"
+            WHERE upper("ResourceId") = upper(?) AND "MetricName" IN ?
+              AND "TimeGenerated" >= ? AND "TimeGenerated" < ?{filter_sql}
+            GROUP BY "MetricName", ts{dim_group}
+            ORDER BY "MetricName"{dim_group}, ts
+        """
+        series: dict[tuple[str, tuple[tuple[str, str], ...]], list[MetricPoint]] = {}
+        with self._reader(None, None) as con:
+            for row in con.execute(sql, params).fetchall():
+                metric, ts = row[0], row[1]
+                dim_values = tuple(zip(dims, (str(v) for v in row[2 : 2 + len(dims)]), strict=True))
+                total, count, minimum, maximum = row[2 + len(dims) :]
+                series.setdefault((metric, dim_values), []).append(
+                    MetricPoint(_to_kql_value(ts, "datetime"), float(total), float(count),
+                                float(minimum), float(maximum))
+                )
+        return [MetricSeries(m, d, tuple(points)) for (m, d), points in series.items()]
+
+    def info(self) -> dict[str, str]:
+        """What the workspace says about itself (time range, generator, seed)."""
+        with self._reader(None, None) as con:
+            rows = con.execute(f'SELECT "Key", "Value" FROM ws.main."{INFO_TABLE}"').fetchall()
+        return {str(k): str(v) for k, v in rows}
+
+
+def set_info(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:
+    """Record facts about the workspace (inside the writer's transaction)."""
+    for key, value in values.items():
+        con.execute(f'INSERT OR REPLACE INTO "{INFO_TABLE}" VALUES (?, ?)', [key, value])
+
+
+def insert_rows(
+    con: duckdb.DuckDBPyConnection, table: str, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """Append rows to a workspace table, naming the columns given (the rest take their defaults)."""
+    if not rows:
+        return
+    names = ", ".join(f'"{c}"' for c in columns)
+    marks = ", ".join("?" for _ in columns)
+    con.executemany(f'INSERT INTO "{table}" ({names}) VALUES ({marks})', [list(r) for r in rows])
+
+
+def _sql_literal(text: str) -> str:
+    return text.replace("'", "''")
+
+
+def _json_key(name: str) -> str:
+    if not name.replace("_", "").isalnum():
+        raise QueryError(f"invalid metric dimension name {name!r}")
+    return name
+
+
+def dumps_dynamic(value: Any) -> str:
+    """A dynamic value as the JSON text Log Analytics returns for it."""
+    return json.dumps(value, separators=(",", ":"))

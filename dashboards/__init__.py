@@ -1,0 +1,1 @@
+"""aoai-observatory dashboards (Dash): FinOps cost, SRE operations, monthly report."""

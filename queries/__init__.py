@@ -1,0 +1,1 @@
+"""The production KQL queries, one per .kql file, shipped as package data."""
