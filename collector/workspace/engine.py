@@ -229,6 +229,12 @@ class Workspace:
                 )
         return [MetricSeries(m, d, tuple(points)) for (m, d), points in series.items()]
 
+    def metric_resources(self) -> list[str]:
+        """The resource ids the metrics store holds, sorted."""
+        with self._reader(None, None) as con:
+            rows = con.execute(f'SELECT DISTINCT "ResourceId" FROM ws.main."{METRICS_TABLE}" ORDER BY 1').fetchall()
+        return [str(r[0]) for r in rows]
+
     def info(self) -> dict[str, str]:
         """What the workspace says about itself (time range, generator, seed)."""
         with self._reader(None, None) as con:

@@ -1,0 +1,136 @@
+"""One collection pass: for each source and job, windows -> source -> rollups -> store."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from collector.errors import ObservatoryError, TransientError
+from collector.rollup import RollupSpec, to_rows
+from collector.source import Source
+from collector.store import Store
+from collector.windows import Window, collectable_end, plan_windows, split_range
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Timing:
+    """How windows are cut: the collector section of the settings, as the pass needs it."""
+
+    grain: timedelta
+    lag: timedelta
+    lookback: timedelta
+    max_window: timedelta
+
+
+@dataclass
+class JobOutcome:
+    """What happened to one job of one source during a pass."""
+
+    source: str
+    job: str
+    windows: int = 0
+    rows: int = 0
+    failed: Window | None = None
+    error: str = ""
+    transient: bool = True
+
+    @property
+    def ok(self) -> bool:
+        return self.failed is None
+
+
+@dataclass
+class RunSummary:
+    outcomes: list[JobOutcome] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    def failures(self) -> list[JobOutcome]:
+        return [o for o in self.outcomes if not o.ok]
+
+    def line(self) -> str:
+        """The one summary line each run logs."""
+        windows = sum(o.windows for o in self.outcomes)
+        rows = sum(o.rows for o in self.outcomes)
+        failed = self.failures()
+        text = f"collected {windows} window(s), {rows} rollup row(s) over {len(self.outcomes)} job(s)"
+        if failed:
+            missing = ", ".join(f"{o.source}/{o.job} from {o.failed.start.isoformat()}" for o in failed if o.failed)
+            text += f"; {len(failed)} job(s) failed, missing: {missing}"
+        return text
+
+
+def jobs_for(source: Source, specs: Iterable[RollupSpec], only: Sequence[str] = ()) -> list[RollupSpec]:
+    return [s for s in specs if source.supports(s) and (not only or s.name in only)]
+
+
+def collect_window(
+    store: Store, source: Source, spec: RollupSpec, window: Window, grain: timedelta, outcome: JobOutcome, now: datetime
+) -> bool:
+    """Collect one window of one job; on failure record it and return False (the watermark stays put)."""
+    try:
+        result = source.fetch(spec, window, grain)
+        rows = to_rows(spec, result, source.name, window, grain)
+        store.replace_window(spec, source.name, window, rows, now=now)
+    except ObservatoryError as e:
+        outcome.failed, outcome.error, outcome.transient = window, str(e), isinstance(e, TransientError)
+        log.warning("%s/%s window %s failed: %s", source.name, spec.name, window, e)
+        store.record_failure(source.name, spec.name, window, str(e), now=now)
+        return False
+    outcome.windows += 1
+    outcome.rows += len(rows)
+    return True
+
+
+def collect_once(
+    store: Store, sources: Sequence[Source], specs: Sequence[RollupSpec], timing: Timing, now: datetime,
+    only: Sequence[str] = (),
+) -> RunSummary:
+    """The scheduled pass: from each job's watermark (less the lookback) up to now - lag.
+
+    A failed window stops that job for this pass, so its watermark never passes a gap; other jobs go on.
+    """
+    summary = RunSummary()
+    for source in sources:
+        for spec in jobs_for(source, specs, only):
+            outcome = JobOutcome(source.name, spec.name)
+            summary.outcomes.append(outcome)
+            windows = plan_windows(
+                store.watermark(source.name, spec.name), now, grain=timing.grain, lag=timing.lag,
+                lookback=timing.lookback, max_window=timing.max_window,
+            )
+            for window in windows:
+                if not collect_window(store, source, spec, window, timing.grain, outcome, now):
+                    break
+    return summary
+
+
+def backfill(
+    store: Store, sources: Sequence[Source], specs: Sequence[RollupSpec], timing: Timing, since: datetime,
+    until: datetime, now: datetime, only: Sequence[str] = (), on_window: Callable[[Window], None] | None = None,
+) -> RunSummary:
+    """Collect [since, until) window by window (never past now - lag), every job of every source per window.
+
+    Memory stays flat: one window's result is held at a time. Re-running the same backfill replaces the same
+    windows with the same rows, so a backfill killed half-way and started again ends where an uninterrupted one would.
+    """
+    until = min(until, collectable_end(now, timing.grain, timing.lag))
+    summary = RunSummary()
+    plans = [(source, spec, JobOutcome(source.name, spec.name)) for source in sources
+             for spec in jobs_for(source, specs, only)]
+    summary.outcomes.extend(outcome for _, _, outcome in plans)
+    if since >= until:
+        return summary
+    for window in split_range(since, until, timing.grain, timing.max_window):
+        for source, spec, outcome in plans:
+            if outcome.ok:
+                collect_window(store, source, spec, window, timing.grain, outcome, now)
+        if on_window is not None:
+            on_window(window)
+    return summary

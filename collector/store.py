@@ -1,0 +1,333 @@
+"""The rollup store: the only module that talks to the database (SQLAlchemy Core; SQLite or PostgreSQL).
+
+A window's rollups replace what the store had for that window, the hourly tier is re-derived for the hours it
+touches, and the job's watermark advances, all in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config as AlembicConfig
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy.engine import Connection, Engine
+
+from collector.errors import TerminalError, TransientError
+from collector.rollup import ROLLUPS, Aggregation, RollupSpec, key_columns, to_hourly
+from collector.windows import Window, align_down, align_up
+
+log = logging.getLogger(__name__)
+
+HOUR = timedelta(hours=1)
+TIERS = ("5m", "1h")
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+class UtcDateTime(sa.types.TypeDecorator[datetime]):
+    """Timezone-aware UTC in Python; TIMESTAMPTZ on PostgreSQL, naive UTC text on SQLite."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the store; every time is timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: sa.Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _measure_type(kql_type: str) -> sa.types.TypeEngine[Any]:
+    return sa.Float(precision=53) if kql_type == "real" else sa.BigInteger()
+
+
+def build_metadata() -> sa.MetaData:
+    """The store's tables: two tiers per rollup, watermarks and job status."""
+    metadata = sa.MetaData()
+    for spec in ROLLUPS:
+        for tier in TIERS:
+            columns: list[sa.Column[Any]] = [
+                sa.Column("source", sa.String(64), primary_key=True),
+                sa.Column("bucket_start", UtcDateTime(), primary_key=True),
+            ]
+            for key in spec.keys:
+                key_type: sa.types.TypeEngine[Any] = sa.String(256) if key.kql_type == "string" else sa.Integer()
+                columns.append(sa.Column(key.store, key_type, primary_key=True))
+            for measure in spec.measures:
+                columns.append(sa.Column(measure.store, _measure_type(measure.kql_type), nullable=False))
+            sa.Table(f"{spec.table}_{tier}", metadata, *columns)
+    sa.Table(
+        "watermarks",
+        metadata,
+        sa.Column("source", sa.String(64), primary_key=True),
+        sa.Column("job", sa.String(64), primary_key=True),
+        sa.Column("watermark", UtcDateTime(), nullable=False),
+    )
+    sa.Table(
+        "job_status",
+        metadata,
+        sa.Column("source", sa.String(64), primary_key=True),
+        sa.Column("job", sa.String(64), primary_key=True),
+        sa.Column("last_attempt_at", UtcDateTime(), nullable=False),
+        sa.Column("last_success_at", UtcDateTime(), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=False, server_default=""),
+        sa.Column("failed_window_start", UtcDateTime(), nullable=True),
+        sa.Column("failed_window_end", UtcDateTime(), nullable=True),
+    )
+    return metadata
+
+
+METADATA = build_metadata()
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    source: str
+    job: str
+    watermark: datetime | None
+    last_attempt_at: datetime | None
+    last_success_at: datetime | None
+    last_error: str
+    failed_window: Window | None
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def create_engine(url: str) -> Engine:
+    """An engine for a SQLAlchemy URL; SQLite files get WAL and their folder is created."""
+    parsed = sa.engine.make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed)
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return sa.create_engine(parsed, pool_pre_ping=True)
+
+
+def _alembic_config(connection: Connection) -> AlembicConfig:
+    config = AlembicConfig()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the schema to the newest migration."""
+    with engine.begin() as connection:
+        command.upgrade(_alembic_config(connection), "head")
+
+
+def schema_is_current(engine: Engine) -> bool:
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
+    return current == head
+
+
+class Store:
+    """Rollups, watermarks and job status in one database."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.tables = METADATA.tables
+
+    @classmethod
+    def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
+        engine = create_engine(url)
+        try:
+            if migrate_schema:
+                migrate(engine)
+            elif not schema_is_current(engine):
+                raise TerminalError(f"the store at {engine.url!r} is not at the newest schema; run a collector once")
+        except sa.exc.OperationalError as e:
+            raise TransientError(f"cannot reach the store at {engine.url!r}: {e.orig}") from e
+        return cls(engine)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def table(self, spec: RollupSpec, tier: str) -> sa.Table:
+        return self.tables[f"{spec.table}_{tier}"]
+
+    # -- writing ---------------------------------------------------------------------------------------------
+
+    def replace_window(
+        self,
+        spec: RollupSpec,
+        source: str,
+        window: Window,
+        rows: Sequence[Mapping[str, Any]],
+        *,
+        now: datetime,
+    ) -> None:
+        """Replace the window's rollups and advance the watermark to its end, in one transaction."""
+        fine, hourly = self.table(spec, "5m"), self.table(spec, "1h")
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(fine).where(*self._range(fine, source, window.start, window.end)))
+            if rows:
+                conn.execute(sa.insert(fine), [dict(r) for r in rows])
+            hour_start, hour_end = align_down(window.start, HOUR), align_up(window.end, HOUR)
+            fine_rows = conn.execute(sa.select(fine).where(*self._range(fine, source, hour_start, hour_end)))
+            hourly_rows = to_hourly(spec, [dict(r._mapping) for r in fine_rows])
+            conn.execute(sa.delete(hourly).where(*self._range(hourly, source, hour_start, hour_end)))
+            if hourly_rows:
+                conn.execute(sa.insert(hourly), hourly_rows)
+            self._advance_watermark(conn, source, spec.name, window.end)
+            self._record_status(conn, source, spec.name, now, success=True)
+
+    def record_failure(self, source: str, job: str, window: Window, error: str, *, now: datetime) -> None:
+        with self.engine.begin() as conn:
+            self._record_status(conn, source, job, now, success=False, error=error, window=window)
+
+    @staticmethod
+    def _range(table: sa.Table, source: str, start: datetime, end: datetime) -> list[sa.ColumnElement[bool]]:
+        return [table.c.source == source, table.c.bucket_start >= start, table.c.bucket_start < end]
+
+    def _advance_watermark(self, conn: Connection, source: str, job: str, end: datetime) -> None:
+        table = self.tables["watermarks"]
+        where = (table.c.source == source, table.c.job == job)
+        current = conn.execute(sa.select(table.c.watermark).where(*where)).scalar_one_or_none()
+        if current is None:
+            conn.execute(sa.insert(table).values(source=source, job=job, watermark=end))
+        elif end > current:
+            conn.execute(sa.update(table).where(*where).values(watermark=end))
+
+    def _record_status(
+        self,
+        conn: Connection,
+        source: str,
+        job: str,
+        now: datetime,
+        *,
+        success: bool,
+        error: str = "",
+        window: Window | None = None,
+    ) -> None:
+        table = self.tables["job_status"]
+        where = (table.c.source == source, table.c.job == job)
+        values: dict[str, Any] = {"last_attempt_at": now}
+        if success:
+            values.update(last_success_at=now, last_error="", failed_window_start=None, failed_window_end=None)
+        else:
+            assert window is not None
+            values.update(last_error=error, failed_window_start=window.start, failed_window_end=window.end)
+        if conn.execute(sa.update(table).where(*where).values(**values)).rowcount == 0:
+            conn.execute(sa.insert(table).values(source=source, job=job, **values))
+
+    def apply_retention(self, now: datetime, *, five_minute_days: int, hourly_days: int) -> dict[str, int]:
+        """Delete rollups older than the retention of their tier; returns rows deleted per table."""
+        deleted: dict[str, int] = {}
+        limits = {"5m": now - timedelta(days=five_minute_days), "1h": now - timedelta(days=hourly_days)}
+        with self.engine.begin() as conn:
+            for spec in ROLLUPS:
+                for tier, limit in limits.items():
+                    table = self.table(spec, tier)
+                    result = conn.execute(sa.delete(table).where(table.c.bucket_start < align_down(limit, HOUR)))
+                    deleted[table.name] = result.rowcount
+        return deleted
+
+    # -- reading ---------------------------------------------------------------------------------------------
+
+    def watermark(self, source: str, job: str) -> datetime | None:
+        table = self.tables["watermarks"]
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                sa.select(table.c.watermark).where(table.c.source == source, table.c.job == job)
+            ).scalar_one_or_none()
+        return value
+
+    def job_statuses(self) -> list[JobStatus]:
+        wm, st = self.tables["watermarks"], self.tables["job_status"]
+        with self.engine.connect() as conn:
+            marks = {(r.source, r.job): r.watermark for r in conn.execute(sa.select(wm))}
+            status = {(r.source, r.job): r for r in conn.execute(sa.select(st))}
+        statuses = []
+        for key in sorted(set(marks) | set(status)):
+            row = status.get(key)
+            failed = None
+            if row is not None and row.failed_window_start is not None and row.failed_window_end is not None:
+                failed = Window(row.failed_window_start, row.failed_window_end)
+            statuses.append(
+                JobStatus(
+                    source=key[0],
+                    job=key[1],
+                    watermark=marks.get(key),
+                    last_attempt_at=row.last_attempt_at if row is not None else None,
+                    last_success_at=row.last_success_at if row is not None else None,
+                    last_error=row.last_error if row is not None else "",
+                    failed_window=failed,
+                )
+            )
+        return statuses
+
+    def read(
+        self,
+        spec: RollupSpec,
+        tier: str = "5m",
+        *,
+        source: str | None = None,
+        start: datetime | None = None,
+        end: datetime | None = None,
+    ) -> list[dict[str, Any]]:
+        """Rollup rows of one tier, in key order."""
+        table = self.table(spec, tier)
+        query = sa.select(table)
+        if source is not None:
+            query = query.where(table.c.source == source)
+        if start is not None:
+            query = query.where(table.c.bucket_start >= start)
+        if end is not None:
+            query = query.where(table.c.bucket_start < end)
+        query = query.order_by(*(table.c[k] for k in key_columns(spec)))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    def iter_dump(self) -> Iterator[tuple[str, list[tuple[Any, ...]]]]:
+        """Every rollup table and the watermarks, rows in key order: what "the same store" means in tests."""
+        with self.engine.connect() as conn:
+            for name in sorted(self.tables):
+                if name == "job_status":
+                    continue
+                table = self.tables[name]
+                order = [c for c in table.primary_key.columns]
+                yield name, [tuple(r) for r in conn.execute(sa.select(table).order_by(*order))]
+
+    def totals(self, spec: RollupSpec, tier: str = "5m", source: str | None = None) -> dict[str, Any]:
+        """Sum (or min/max) of every measure over the whole tier: a quick consistency figure."""
+        table = self.table(spec, tier)
+        aggregates: list[sa.Label[Any]] = []
+        for m in spec.measures:
+            column = table.c[m.store]
+            if m.aggregation is Aggregation.SUM:
+                aggregates.append(sa.func.sum(column).label(m.store))
+            elif m.aggregation is Aggregation.MIN:
+                aggregates.append(sa.func.min(column).label(m.store))
+            else:
+                aggregates.append(sa.func.max(column).label(m.store))
+        query = sa.select(*aggregates)
+        if source is not None:
+            query = query.where(table.c.source == source)
+        with self.engine.connect() as conn:
+            row = conn.execute(query).one()
+        return dict(row._mapping)
