@@ -6,9 +6,10 @@ Azure semantics kept here: results in UTC, no null strings, and the request's ti
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -172,12 +173,25 @@ class Workspace:
         finally:
             con.close()
 
-    def query(self, kql: str, timespan: tuple[datetime, datetime] | None = None) -> ResultTable:
-        """Run `kql` as Log Analytics would, with `timespan` (inclusive bounds) as an extra filter."""
+    def query(
+        self,
+        kql: str,
+        timespan: tuple[datetime, datetime] | None = None,
+        parameters: Mapping[str, datetime | timedelta] | None = None,
+    ) -> ResultTable:
+        """Run `kql` as Log Analytics would, with `timespan` (inclusive bounds) as an extra filter.
+
+        `parameters` bind names the text uses but does not define (the collector's WindowStart, WindowEnd, Grain):
+        the translation is then cached by text, since only the bound values change from window to window.
+        """
         start, end = timespan if timespan is not None else (None, None)
         with self._reader(start, end) as con:
             try:
-                relation = duckdb_kql.kql(con, kql)
+                if parameters:
+                    sql, bound = _translate_cached(kql, tuple((n, _param_type(v)) for n, v in parameters.items()))
+                    relation = con.sql(sql, params={slot: _param_value(parameters[name]) for name, slot in bound})
+                else:
+                    relation = duckdb_kql.kql(con, kql)
             except duckdb_kql.KqlError as e:
                 raise QueryError(f"the KQL query was refused: {e}") from e
             except duckdb.Error as e:
@@ -192,42 +206,13 @@ class Workspace:
             ]
         return ResultTable(columns, rows)
 
-    def metrics(self, request: MetricsRequest) -> list[MetricSeries]:
-        """Answer a Metrics-API-shaped question from the dimensional metrics store."""
-        seconds = int(request.interval.total_seconds())
-        if seconds <= 0 or seconds % 60:
-            raise QueryError(f"metric interval must be a positive whole number of minutes, not {request.interval}")
-        dims = list(request.split_by)
-        dim_exprs = [f"coalesce(json_extract_string(\"Dimensions\", '$.{_json_key(d)}'), '')" for d in dims]
-        params: list[Any] = [request.resource_id, list(request.metric_names), request.start, request.end]
-        filters = []
-        for dim, values in sorted(request.filters.items()):
-            filters.append(f"coalesce(json_extract_string(\"Dimensions\", '$.{_json_key(dim)}'), '') IN ?")
-            params.append(list(values))
-        filter_sql = "".join(f" AND {f}" for f in filters)
-        dim_select = "".join(f", {e} AS d{i}" for i, e in enumerate(dim_exprs))
-        dim_group = "".join(f", d{i}" for i in range(len(dims)))
-        sql = f"""
-            SELECT "MetricName",
-                   to_timestamp(floor(epoch("TimeGenerated") / {seconds}) * {seconds}) AS ts{dim_select},
-                   sum("Total"), sum("Count"), min("Minimum"), max("Maximum")
-            FROM ws.main."{METRICS_TABLE}"
-            WHERE upper("ResourceId") = upper(?) AND "MetricName" IN ?
-              AND "TimeGenerated" >= ? AND "TimeGenerated" < ?{filter_sql}
-            GROUP BY "MetricName", ts{dim_group}
-            ORDER BY "MetricName"{dim_group}, ts
-        """
-        series: dict[tuple[str, tuple[tuple[str, str], ...]], list[MetricPoint]] = {}
+    def metrics(self, requests: Sequence[MetricsRequest]) -> list[MetricSeries]:
+        """Answer Metrics-API-shaped questions from the dimensional metrics store, on one connection."""
+        series: list[MetricSeries] = []
         with self._reader(None, None) as con:
-            for row in con.execute(sql, params).fetchall():
-                metric, ts = row[0], row[1]
-                dim_values = tuple(zip(dims, (str(v) for v in row[2 : 2 + len(dims)]), strict=True))
-                total, count, minimum, maximum = row[2 + len(dims) :]
-                series.setdefault((metric, dim_values), []).append(
-                    MetricPoint(_to_kql_value(ts, "datetime"), float(total), float(count),
-                                float(minimum), float(maximum))
-                )
-        return [MetricSeries(m, d, tuple(points)) for (m, d), points in series.items()]
+            for request in requests:
+                series.extend(_metric_series(con, request))
+        return series
 
     def metric_resources(self) -> list[str]:
         """The resource ids the metrics store holds, sorted."""
@@ -240,6 +225,83 @@ class Workspace:
         with self._reader(None, None) as con:
             rows = con.execute(f'SELECT "Key", "Value" FROM ws.main."{INFO_TABLE}"').fetchall()
         return {str(k): str(v) for k, v in rows}
+
+
+def _metric_series(con: duckdb.DuckDBPyConnection, request: MetricsRequest) -> list[MetricSeries]:
+    seconds = int(request.interval.total_seconds())
+    if seconds <= 0 or seconds % 60:
+        raise QueryError(f"metric interval must be a positive whole number of minutes, not {request.interval}")
+    dims = list(request.split_by)
+    dim_exprs = [f"coalesce(json_extract_string(\"Dimensions\", '$.{_json_key(d)}'), '')" for d in dims]
+    params: list[Any] = [request.resource_id, list(request.metric_names), request.start, request.end]
+    filters = []
+    for dim, values in sorted(request.filters.items()):
+        filters.append(f"coalesce(json_extract_string(\"Dimensions\", '$.{_json_key(dim)}'), '') IN ?")
+        params.append(list(values))
+    filter_sql = "".join(f" AND {f}" for f in filters)
+    dim_select = "".join(f", {e} AS d{i}" for i, e in enumerate(dim_exprs))
+    dim_group = "".join(f", d{i}" for i in range(len(dims)))
+    sql = f"""
+        SELECT "MetricName",
+               to_timestamp(floor(epoch("TimeGenerated") / {seconds}) * {seconds}) AS ts{dim_select},
+               sum("Total"), sum("Count"), min("Minimum"), max("Maximum")
+        FROM ws.main."{METRICS_TABLE}"
+        WHERE upper("ResourceId") = upper(?) AND "MetricName" IN ?
+          AND "TimeGenerated" >= ? AND "TimeGenerated" < ?{filter_sql}
+        GROUP BY "MetricName", ts{dim_group}
+        ORDER BY "MetricName"{dim_group}, ts
+    """
+    grouped: dict[tuple[str, tuple[tuple[str, str], ...]], list[MetricPoint]] = {}
+    for row in con.execute(sql, params).fetchall():
+        metric, ts = row[0], row[1]
+        dim_values = tuple(zip(dims, (str(v) for v in row[2 : 2 + len(dims)]), strict=True))
+        total, count, minimum, maximum = row[2 + len(dims) :]
+        grouped.setdefault((metric, dim_values), []).append(
+            MetricPoint(_to_kql_value(ts, "datetime"), float(total), float(count), float(minimum), float(maximum))
+        )
+    return [MetricSeries(m, d, tuple(points)) for (m, d), points in grouped.items()]
+
+
+
+def _param_type(value: datetime | timedelta) -> str:
+    return "datetime" if isinstance(value, datetime) else "timespan"
+
+
+def _param_value(value: datetime | timedelta) -> datetime | timedelta:
+    # The translated SQL compares against naive UTC timestamps, as duckdb_kql binds datetimes itself.
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise QueryError("naive datetime given as a query parameter; times are timezone-aware UTC")
+        return value.astimezone(UTC).replace(tzinfo=None)
+    return value
+
+
+@functools.lru_cache(maxsize=256)
+def _translate_cached(kql: str, declared: tuple[tuple[str, str], ...]) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """Translate once per (text, parameter names and types); returns the SQL and which slot each name binds."""
+    declaration = ", ".join(f"{name}:{kql_type}" for name, kql_type in declared)
+    text = f"declare query_parameters({declaration});\n{kql}"
+    probe = {name: _probe_value(kql_type, i) for i, (name, kql_type) in enumerate(declared)}
+    translated = duckdb_kql.to_sql(text, schema=_SCHEMA, parameters=probe)
+    slots: list[tuple[str, str]] = []
+    for name, _ in declared:
+        expected = _param_value(probe[name])
+        matches = [slot for slot, value in translated.parameters.items() if value == expected]
+        if len(matches) == 1:
+            slots.append((name, matches[0]))
+        elif matches:  # pragma: no cover - the probe values are distinct by construction
+            raise QueryError(f"cannot tell which placeholder binds {name}")
+    return str(translated), tuple(slots)
+
+
+def _probe_value(kql_type: str, index: int) -> datetime | timedelta:
+    if kql_type == "datetime":
+        return datetime(2001, 1, 1, tzinfo=UTC) + timedelta(days=index)
+    return timedelta(seconds=7 + index)
+
+
+#: Table -> column names, which the translator needs for join's column renaming.
+_SCHEMA: dict[str, list[str]] = {table: list(columns) for table, columns in LOG_TABLES.items()}
 
 
 def set_info(con: duckdb.DuckDBPyConnection, values: dict[str, str]) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from collector.errors import TerminalError
-from collector.kql import KqlQuery, bind_window, load_queries
+from collector.kql import KqlQuery, kql_timespan, load_queries
 from collector.rollup import METRIC_SPLITS, PLATFORM_METRICS, RollupSpec
 from collector.windows import Window
 from collector.workspace.engine import Column, MetricsRequest, ResultTable, Workspace
@@ -40,20 +40,26 @@ class WorkspaceSource:
         query = self._queries.get(spec.name)
         if query is None:
             raise TerminalError(f"no query file {spec.name}.kql for job {spec.name}")
-        text = bind_window(query, window.start, window.end, grain)
-        return self.workspace.query(text, (window.start - TIMESPAN_PAD, window.end + TIMESPAN_PAD))
+        # The window is bound as parameters, so the translation is cached across windows (duckdb-kql cannot bin
+        # by a timespan parameter, so Grain stays a `let`); `aoai-obs query` and the Azure sources bind all three
+        # names with a `let` prelude, and a test checks both give the same result.
+        return self.workspace.query(
+            f"let Grain = {kql_timespan(grain)};\n{query.text}",
+            (window.start - TIMESPAN_PAD, window.end + TIMESPAN_PAD),
+            parameters={"WindowStart": window.start, "WindowEnd": window.end},
+        )
 
     def _fetch_metrics(self, window: Window, grain: timedelta) -> ResultTable:
         rows: list[tuple[Any, ...]] = []
         for resource_id in self.workspace.metric_resources():
             account = resource_id.rstrip("/").rsplit("/", 1)[-1].upper()
-            for metric, split in METRIC_SPLITS.items():
-                request = MetricsRequest(resource_id, (metric,), window.start, window.end, grain, split)
-                for series in self.workspace.metrics(request):
-                    dims = dict(series.dimensions)
-                    for point in series.points:
-                        rows.append((point.timestamp, account, dims.get("ModelDeploymentName", ""), metric,
-                                     dims.get("StatusCode", ""), point.total, point.count, point.minimum,
-                                     point.maximum))
+            requests = [MetricsRequest(resource_id, (metric,), window.start, window.end, grain, split)
+                        for metric, split in METRIC_SPLITS.items()]
+            for series in self.workspace.metrics(requests):
+                dims = dict(series.dimensions)
+                for point in series.points:
+                    rows.append((point.timestamp, account, dims.get("ModelDeploymentName", ""), series.metric,
+                                 dims.get("StatusCode", ""), point.total, point.count, point.minimum,
+                                 point.maximum))
         columns = tuple(Column(name, kql_type) for name, kql_type in PLATFORM_METRICS.result_columns())
         return ResultTable(columns, rows)
