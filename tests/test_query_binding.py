@@ -1,0 +1,45 @@
+"""The two ways a window is bound give the same answer: the `let` prelude (Azure, `aoai-obs query`) and the
+parameters the embedded source uses to cache translations."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from collector.kql import bind_window, load_queries
+from collector.rollup import ROLLUPS
+from collector.windows import Window
+from collector.workspace.source import TIMESPAN_PAD, WorkspaceSource
+from tests.test_collect_golden import at, build_workspace
+
+GRAIN = timedelta(minutes=5)
+WINDOW = Window(at(10, 0), at(10, 15))
+
+
+@pytest.mark.parametrize("query", load_queries(), ids=lambda q: q.name)
+def test_prelude_and_parameters_agree(query: object, tmp_path: Path) -> None:
+    workspace = build_workspace(tmp_path / "w.duckdb")
+    source = WorkspaceSource("golden", workspace.path)
+    spec = next(s for s in ROLLUPS if s.name == query.name)  # type: ignore[attr-defined]
+
+    by_parameters = source.fetch(spec, WINDOW, GRAIN)
+    by_prelude = workspace.query(bind_window(query, WINDOW.start, WINDOW.end, GRAIN),  # type: ignore[arg-type]
+                                 (WINDOW.start - TIMESPAN_PAD, WINDOW.end + TIMESPAN_PAD))
+
+    assert by_parameters.columns == by_prelude.columns
+    assert sorted(by_parameters.rows) == sorted(by_prelude.rows)
+    assert by_prelude.rows, "the golden workspace should give every query something to count"
+
+
+def test_every_query_file_has_a_rollup_and_every_kql_rollup_a_file() -> None:
+    assert {q.name for q in load_queries()} == {s.name for s in ROLLUPS if s.kind == "kql"}
+
+
+@pytest.mark.parametrize("query", load_queries(), ids=lambda q: q.name)
+def test_queries_take_their_window_from_the_collector(query: object) -> None:
+    code = [line for line in query.text.splitlines() if not line.strip().startswith("//")]  # type: ignore[attr-defined]
+    text = "\n".join(code)
+    assert "ago(" not in text and "now(" not in text
+    assert "WindowStart" in text and "WindowEnd" in text and "Grain" in text

@@ -1,0 +1,23 @@
+"""The migrations build exactly the schema the store's metadata describes, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+
+from collector.store import METADATA, Store, schema_is_current
+
+
+def test_migrated_schema_matches_the_metadata(store: Store) -> None:
+    with store.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, METADATA)
+    assert differences == []
+    assert schema_is_current(store.engine)
+
+
+def test_opening_twice_is_harmless(store_url: str) -> None:
+    Store.open(store_url).close()
+    second = Store.open(store_url)
+    assert schema_is_current(second.engine)
+    second.close()
