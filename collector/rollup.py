@@ -6,7 +6,7 @@ hourly tier is derived from the fine tier by the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -190,21 +190,32 @@ def to_rows(
             f"job {spec.name}: the result has columns {got}, the rollup expects {expected}; "
             "the query file and collector/rollup.py disagree"
         )
+    names = key_columns(spec)[2:] + [m.store for m in spec.measures]
+    converters = [_key_converter(k) for k in spec.keys] + [_measure_converter(m) for m in spec.measures]
+    buckets: dict[datetime, datetime] = {}
     rows: list[dict[str, Any]] = []
     for values in result.rows:
-        bucket = _bucket(values[0])
-        if bucket < window.start or bucket >= window.end or align_down(bucket, grain) != bucket:
-            raise TerminalError(
-                f"job {spec.name}: bucket {bucket.isoformat()} is outside window {window} or off the {grain} grain"
-            )
+        bucket = buckets.get(values[0])
+        if bucket is None:
+            bucket = buckets[values[0]] = _checked_bucket(spec, values[0], window, grain)
         row: dict[str, Any] = {"source": source, "bucket_start": bucket}
-        for i, key in enumerate(spec.keys, start=1):
-            row[key.store] = _key_value(values[i], key)
-        offset = 1 + len(spec.keys)
-        for i, measure in enumerate(spec.measures):
-            row[measure.store] = _measure_value(values[offset + i], measure)
+        for name, convert, value in zip(names, converters, values[1:], strict=True):
+            row[name] = convert(value)
         rows.append(row)
-    return merge_duplicates(spec, rows)
+    keys = names[: len(spec.keys)]
+    if len({(r["bucket_start"], *(r[k] for k in keys)) for r in rows}) != len(rows):
+        # Two result rows for one key (say, dimension values differing only in case): combine them.
+        return merge_duplicates(spec, rows)
+    return rows
+
+
+def _checked_bucket(spec: RollupSpec, value: Any, window: Window, grain: timedelta) -> datetime:
+    bucket = _bucket(value)
+    if bucket < window.start or bucket >= window.end or align_down(bucket, grain) != bucket:
+        raise TerminalError(
+            f"job {spec.name}: bucket {bucket.isoformat()} is outside window {window} or off the {grain} grain"
+        )
+    return bucket
 
 
 def _bucket(value: Any) -> datetime:
@@ -213,16 +224,24 @@ def _bucket(value: Any) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _key_value(value: Any, key: Key) -> Any:
-    if key.kql_type == _STRING:
-        return "" if value is None else str(value)
+def _as_string(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _as_int(value: Any) -> int:
     return 0 if value is None else int(value)
 
 
-def _measure_value(value: Any, measure: Measure) -> Any:
-    if measure.kql_type == "real":
-        return 0.0 if value is None else float(value)
-    return 0 if value is None else int(value)
+def _as_float(value: Any) -> float:
+    return 0.0 if value is None else float(value)
+
+
+def _key_converter(key: Key) -> Callable[[Any], Any]:
+    return _as_string if key.kql_type == _STRING else _as_int
+
+
+def _measure_converter(measure: Measure) -> Callable[[Any], Any]:
+    return _as_float if measure.kql_type == "real" else _as_int
 
 
 def key_columns(spec: RollupSpec) -> list[str]:

@@ -25,3 +25,7 @@ class Source(Protocol):
         Raises TransientError when trying again later may work, TerminalError when it will not.
         """
         ...
+
+    def close(self) -> None:
+        """Release connections and clients; the source may be used again afterwards (it reopens them)."""
+        ...

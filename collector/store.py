@@ -19,9 +19,11 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from collector.errors import TerminalError, TransientError
-from collector.rollup import ROLLUPS, Aggregation, RollupSpec, key_columns, to_hourly
+from collector.rollup import ROLLUPS, Aggregation, RollupSpec, key_columns
 from collector.windows import Window, align_down, align_up
 
 log = logging.getLogger(__name__)
@@ -49,6 +51,24 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class hour_floor(sa.sql.functions.FunctionElement[datetime]):
+    """The hour a stored bucket start falls in, computed by the database (derives the hourly tier in SQL)."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(hour_floor, "sqlite")
+def _hour_floor_sqlite(element: hour_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text in UTC (see UtcDateTime).
+    return f"(substr({compiler.process(element.clauses, **kw)}, 1, 13) || ':00:00.000000')"
+
+
+@compiles(hour_floor, "postgresql")
+def _hour_floor_postgresql(element: hour_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('hour', {compiler.process(element.clauses, **kw)}, 'UTC')"
 
 
 def _measure_type(kql_type: str) -> sa.types.TypeEngine[Any]:
@@ -188,13 +208,23 @@ class Store:
             if rows:
                 conn.execute(sa.insert(fine), [dict(r) for r in rows])
             hour_start, hour_end = align_down(window.start, HOUR), align_up(window.end, HOUR)
-            fine_rows = conn.execute(sa.select(fine).where(*self._range(fine, source, hour_start, hour_end)))
-            hourly_rows = to_hourly(spec, [dict(r._mapping) for r in fine_rows])
             conn.execute(sa.delete(hourly).where(*self._range(hourly, source, hour_start, hour_end)))
-            if hourly_rows:
-                conn.execute(sa.insert(hourly), hourly_rows)
+            conn.execute(self._derive_hourly(spec, source, hour_start, hour_end))
             self._advance_watermark(conn, source, spec.name, window.end)
             self._record_status(conn, source, spec.name, now, success=True)
+
+    def _derive_hourly(self, spec: RollupSpec, source: str, start: datetime, end: datetime) -> sa.Insert:
+        """INSERT ... SELECT that re-aggregates the fine tier's rows of [start, end) into hour buckets."""
+        fine, hourly = self.table(spec, "5m"), self.table(spec, "1h")
+        hour = hour_floor(fine.c.bucket_start)
+        keys = [fine.c[k.store] for k in spec.keys]
+        measures = [_aggregate(m.aggregation, fine.c[m.store]) for m in spec.measures]
+        select = (
+            sa.select(fine.c.source, hour, *keys, *measures)
+            .where(*self._range(fine, source, start, end))
+            .group_by(fine.c.source, hour, *keys)
+        )
+        return sa.insert(hourly).from_select([c.name for c in hourly.columns], select)
 
     def record_failure(self, source: str, job: str, window: Window, error: str, *, now: datetime) -> None:
         with self.engine.begin() as conn:
@@ -316,18 +346,17 @@ class Store:
     def totals(self, spec: RollupSpec, tier: str = "5m", source: str | None = None) -> dict[str, Any]:
         """Sum (or min/max) of every measure over the whole tier: a quick consistency figure."""
         table = self.table(spec, tier)
-        aggregates: list[sa.Label[Any]] = []
-        for m in spec.measures:
-            column = table.c[m.store]
-            if m.aggregation is Aggregation.SUM:
-                aggregates.append(sa.func.sum(column).label(m.store))
-            elif m.aggregation is Aggregation.MIN:
-                aggregates.append(sa.func.min(column).label(m.store))
-            else:
-                aggregates.append(sa.func.max(column).label(m.store))
-        query = sa.select(*aggregates)
+        query = sa.select(*(_aggregate(m.aggregation, table.c[m.store]).label(m.store) for m in spec.measures))
         if source is not None:
             query = query.where(table.c.source == source)
         with self.engine.connect() as conn:
             row = conn.execute(query).one()
         return dict(row._mapping)
+
+
+def _aggregate(aggregation: Aggregation, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+    if aggregation is Aggregation.SUM:
+        return sa.func.sum(column)
+    if aggregation is Aggregation.MIN:
+        return sa.func.min(column)
+    return sa.func.max(column)

@@ -34,6 +34,9 @@ class FlakySource:
     def supports(self, spec: RollupSpec) -> bool:
         return self.inner.supports(spec)
 
+    def close(self) -> None:
+        self.inner.close()
+
     def fetch(self, spec: RollupSpec, window: Window, grain: timedelta) -> ResultLike:
         self.calls.append((spec.name, window))
         left = self.failures.get((spec.name, window.start), 0)
@@ -77,6 +80,7 @@ def test_late_data_is_picked_up_by_the_lookback(tmp_path: Path) -> None:
     before = {r["bucket_start"]: r["requests"] for r in store.read(REQUESTS) if r["deployment"] == "gpt-4o-prod"}
 
     # A row for 10:06 arrives after that bucket was collected (ingestion delay beyond the lag).
+    source.close()
     with workspace.writer() as con:
         insert_rows(con, "AzureDiagnostics",
                     ["TimeGenerated", "Category", "Resource", "ResourceId", "ResultSignature", "DurationMs",

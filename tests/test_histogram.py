@@ -1,4 +1,4 @@
-"""Latency histograms: the KQL bucket formula and ours agree; percentiles from merged buckets are exact to the bucket."""
+"""Latency histograms: the KQL bucket formula and ours agree; merged-bucket percentiles are exact to a bucket."""
 
 from __future__ import annotations
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -53,7 +54,7 @@ def test_split_range_covers_the_range_exactly_without_overlap(start_min: int, le
     windows = list(split_range(start, end, M5, timedelta(hours=max_hours)))
     assert windows[0].start == align_down(start, M5)
     assert windows[-1].end == align_up(end, M5)
-    for a, b in zip(windows, windows[1:], strict=False):
+    for a, b in itertools.pairwise(windows):
         assert a.end == b.start
     for w in windows:
         assert w.end - w.start <= timedelta(hours=max_hours)

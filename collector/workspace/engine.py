@@ -124,11 +124,30 @@ def _to_kql_value(value: Any, kql: str) -> Any:
     return value
 
 
+def _convert_rows(rows: list[tuple[Any, ...]], types: Sequence[str]) -> list[tuple[Any, ...]]:
+    """Only datetime and string columns need converting; rows of other types pass through untouched."""
+    needy = [i for i, t in enumerate(types) if t in ("datetime", "string")]
+    if not needy:
+        return rows
+    converted = []
+    for row in rows:
+        values = list(row)
+        for i in needy:
+            values[i] = _to_kql_value(values[i], types[i])
+        converted.append(tuple(values))
+    return converted
+
+
 class Workspace:
-    """An embedded workspace stored in one DuckDB file."""
+    """An embedded workspace stored in one DuckDB file.
+
+    Reads share one cached connection (opening DuckDB costs more than a small query); `writer()` closes it first,
+    since DuckDB will not hold one file open read-only and read-write in the same process.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._reader_con: duckdb.DuckDBPyConnection | None = None
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -140,9 +159,16 @@ class Workspace:
             for statement in create_statements():
                 con.execute(statement)
 
+    def close(self) -> None:
+        """Release the cached read connection (the next read opens a new one)."""
+        if self._reader_con is not None:
+            self._reader_con.close()
+            self._reader_con = None
+
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection; callers wrap their writes in one transaction so nothing is half-written."""
+        self.close()
         con = duckdb.connect(str(self.path))
         try:
             con.execute("SET TimeZone='UTC'")
@@ -152,26 +178,26 @@ class Workspace:
 
     @contextmanager
     def _reader(self, start: datetime | None, end: datetime | None) -> Iterator[duckdb.DuckDBPyConnection]:
-        if not self.path.exists():
-            raise TerminalError(
-                f"no embedded workspace at {self.path}; create one with `aoai-obs workspace generate` "
-                "or `aoai-obs workspace import`"
-            )
-        con = duckdb_kql.connect()
-        try:
+        if self._reader_con is None:
+            if not self.path.exists():
+                raise TerminalError(
+                    f"no embedded workspace at {self.path}; create one with `aoai-obs workspace generate` "
+                    "or `aoai-obs workspace import`"
+                )
+            con = duckdb_kql.connect()
             con.execute(f"ATTACH '{_sql_literal(str(self.path))}' AS ws (READ_ONLY)")
-            for table in LOG_TABLES:
-                where = ""
-                if start is not None and end is not None:
-                    # Log Analytics applies the request timespan to TimeGenerated of every table it reads.
-                    where = (
-                        f" WHERE \"TimeGenerated\" >= TIMESTAMPTZ '{start.isoformat()}'"
-                        f" AND \"TimeGenerated\" <= TIMESTAMPTZ '{end.isoformat()}'"
-                    )
-                con.execute(f'CREATE VIEW "{table}" AS SELECT * FROM ws.main."{table}"{where}')
-            yield con
-        finally:
-            con.close()
+            self._reader_con = con
+        con = self._reader_con
+        for table in LOG_TABLES:
+            where = ""
+            if start is not None and end is not None:
+                # Log Analytics applies the request timespan to TimeGenerated of every table it reads.
+                where = (
+                    f" WHERE \"TimeGenerated\" >= TIMESTAMPTZ '{start.isoformat()}'"
+                    f" AND \"TimeGenerated\" <= TIMESTAMPTZ '{end.isoformat()}'"
+                )
+            con.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM ws.main."{table}"{where}')
+        yield con
 
     def query(
         self,
@@ -200,10 +226,7 @@ class Workspace:
                 return ResultTable((), [])
             types = [kql_type(str(t)) for t in relation.types]
             columns = tuple(Column(n, t) for n, t in zip(relation.columns, types, strict=True))
-            rows = [
-                tuple(_to_kql_value(v, t) for v, t in zip(row, types, strict=True))
-                for row in relation.fetchall()
-            ]
+            rows = _convert_rows(relation.fetchall(), types)
         return ResultTable(columns, rows)
 
     def metrics(self, requests: Sequence[MetricsRequest]) -> list[MetricSeries]:

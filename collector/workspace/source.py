@@ -31,6 +31,9 @@ class WorkspaceSource:
         self.workspace = Workspace(self.path)
         self._queries = {q.name: q for q in load_queries(self.query_dir)}
 
+    def close(self) -> None:
+        self.workspace.close()
+
     def supports(self, spec: RollupSpec) -> bool:
         return spec.kind == "metrics" or spec.name in self._queries
 
