@@ -217,7 +217,13 @@ class Workspace:
                     sql, bound = _translate_cached(kql, tuple((n, _param_type(v)) for n, v in parameters.items()))
                     relation = con.sql(sql, params={slot: _param_value(parameters[name]) for name, slot in bound})
                 else:
-                    relation = duckdb_kql.kql(con, kql)
+                    # The static schema, not the connection's: the timespan views are temporary, and the
+                    # translator needs the tables' columns under their own names for join's renaming.
+                    translated = duckdb_kql.to_sql(kql, schema=_SCHEMA)
+                    if translated.unbound:
+                        missing = ", ".join(translated.unbound)
+                        raise QueryError(f"the query declares parameters with no value: {missing}")
+                    relation = con.sql(str(translated), params=translated.parameters or None)
             except duckdb_kql.KqlError as e:
                 raise QueryError(f"the KQL query was refused: {e}") from e
             except duckdb.Error as e:
