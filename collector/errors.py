@@ -28,10 +28,11 @@ class Problem:
     hint: str = ""
 
     def __str__(self) -> str:
-        where = str(self.path) if self.path is not None else "<input>"
-        if self.line is not None:
-            where = f"{where}:{self.line}"
-        text = f"{where}: {self.message}"
+        if self.path is None:
+            text = self.message
+        else:
+            where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
+            text = f"{where}: {self.message}"
         return f"{text} ({self.hint})" if self.hint else text
 
 

@@ -1,0 +1,583 @@
+"""Settings: the typed models, the one YAML file, AOAI_OBS_* overrides, and every problem reported with file:line."""
+
+from __future__ import annotations
+
+import difflib
+import os.path
+import re
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError, PydanticUndefined
+
+from collector.errors import InputError, Problem
+
+CONFIG_ENV = "AOAI_OBS_CONFIG"
+DEFAULT_FILE = "aoai-obs.yaml"
+ENV_PREFIX = "AOAI_OBS_"
+SECRET_HINT = "put it in AOAI_OBS_STORE__URL or use PGPASSWORD / a .pgpass file"
+HOUR = timedelta(hours=1)
+
+Loc = tuple[str | int, ...]
+
+# -- values ------------------------------------------------------------------------------------------------------
+
+_SHORT = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?")
+_ISO = re.compile(r"P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+)S)?)?", re.IGNORECASE)
+
+
+class DurationError(InputError, ValueError):
+    """A duration that does not parse. A ValueError too, so that pydantic reports it as a validation problem."""
+
+
+def parse_duration(text: str) -> timedelta:
+    """`30s`, `5m`, `1h`, `2d`, combinations such as `1h30m`, or ISO-8601 such as `PT5M`."""
+    stripped = text.strip()
+    match = _SHORT.fullmatch(stripped) or _ISO.fullmatch(stripped)
+    if not stripped or match is None or not any(match.groups()) or stripped.upper() in ("P", "PT"):
+        raise DurationError([], f"{text!r} is not a duration: write e.g. 30s, 5m, 1h, 2d or PT5M")
+    days, hours, minutes, seconds = (int(g or 0) for g in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def format_duration(value: timedelta) -> str:
+    """The shortest form `parse_duration` reads back: 5m, 1h, 2d, 90s."""
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds and seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def _to_duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if isinstance(value, str):
+        return parse_duration(value)
+    raise ValueError(f"{value!r} is not a duration: write it as a string such as 30s, 5m, 1h, 2d or PT5M")
+
+
+def _no_bool(value: object) -> object:
+    if isinstance(value, bool):  # YAML's `yes`/`true` would otherwise pass as 1
+        raise ValueError(f"{value!r} is not a whole number")
+    return value
+
+
+def _source_name(value: str) -> str:
+    if not re.fullmatch(r"[a-z0-9-]+", value):
+        raise ValueError(f"{value!r} is not a source name: use lowercase letters, digits and '-'")
+    return value
+
+
+def _base(info: ValidationInfo) -> Path | None:
+    base = info.context.get("base") if isinstance(info.context, dict) else None
+    return base if isinstance(base, Path) else None
+
+
+def _config_path(value: Path, info: ValidationInfo) -> Path:
+    if str(value) in ("", "."):
+        raise ValueError("a path is required")
+    base = _base(info)
+    return value if base is None or value.is_absolute() else Path(os.path.normpath(base / value))
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
+
+
+def has_password(url: str) -> bool:
+    """Whether a database URL carries a password, in its user part or as a `password=` query parameter."""
+    try:
+        parts = urlsplit(url)
+        return parts.password is not None or "password" in {k.lower() for k in parse_qs(parts.query)}
+    except ValueError:
+        return False
+
+
+def _store_url(value: str, info: ValidationInfo) -> str:
+    backend = value.split("://", 1)[0].split("+", 1)[0] if "://" in value else ""
+    if backend not in ("sqlite", "postgresql"):
+        raise ValueError(f"{_redact(value)!r} is not a supported store URL: use sqlite:///path/to/file.sqlite "
+                         "or postgresql+psycopg://user@host/db")
+    sqlite = re.fullmatch(r"(sqlite(?:\+\w+)?:///)([^?]*)(\?.*)?", value)
+    base = _base(info)
+    if sqlite is None or base is None:
+        return value
+    prefix, file, query = sqlite.groups()
+    if not file or file == ":memory:" or file.startswith("file:") or Path(file).is_absolute():
+        return value
+    return f"{prefix}{os.path.normpath(base / file)}{query or ''}"
+
+
+def _reserved(value: object) -> dict[str, Any] | list[Any]:
+    if value is None:
+        return {}
+    if isinstance(value, dict | list):
+        return value
+    raise ValueError("this reserved section takes a mapping or a list")
+
+
+def _violations(items: Sequence[tuple[Loc, str]]) -> PydanticCustomError:
+    """A cross-field error that still names the offending keys, so each is reported at its own line."""
+    return PydanticCustomError("cross_field", "{summary}", {"summary": "; ".join(m for _, m in items),
+                                                            "violations": items})
+
+
+Duration = Annotated[timedelta, BeforeValidator(_to_duration)]
+Count = Annotated[int, BeforeValidator(_no_bool)]
+ConfigPath = Annotated[Path, AfterValidator(_config_path)]
+Reserved = Annotated[dict[str, Any] | list[Any], PlainValidator(_reserved)]
+_RESERVED = "Reserved for a later release: accepted (a mapping or a list) and kept as raw data."
+
+# -- models ------------------------------------------------------------------------------------------------------
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class WorkspaceSourceSettings(_Section):
+    """An embedded, Log-Analytics-shaped workspace file."""
+
+    kind: Literal["workspace"] = Field(description="What the source is; `workspace` is the embedded workspace.")
+    name: Annotated[str, AfterValidator(_source_name)] = Field(
+        description="Lowercase letters, digits and `-`; unique; kept on every rollup row.")
+    path: ConfigPath = Field(description="The workspace file (DuckDB); relative to the settings file's folder.")
+
+
+# One member for now; the log_analytics and metrics kinds join this union and `SOURCE_KINDS` picks them up.
+SourceSettings = Annotated[Union[WorkspaceSourceSettings], Field(discriminator="kind")]  # noqa: UP007
+_SOURCE_MODELS: tuple[type[_Section], ...] = get_args(get_args(SourceSettings)[0]) or (get_args(SourceSettings)[0],)
+SOURCE_KINDS: dict[str, type[_Section]] = {
+    get_args(m.model_fields["kind"].annotation)[0]: m for m in _SOURCE_MODELS
+}
+
+
+class RetentionSettings(_Section):
+    five_minute_days: Count = Field(
+        default=35, ge=2, description="Days the fine (grain-sized) rollups are kept; at least 2.")
+    hourly_days: Count = Field(
+        default=400, ge=2, description="Days the hourly rollups are kept; at least five_minute_days.")
+
+    @model_validator(mode="after")
+    def _hourly_outlive_fine(self) -> RetentionSettings:
+        if self.hourly_days < self.five_minute_days:
+            raise _violations([(("hourly_days",), f"store.retention.hourly_days ({self.hourly_days}) must be at "
+                                                  f"least five_minute_days ({self.five_minute_days})")])
+        return self
+
+
+class StoreSettings(_Section):
+    url: Annotated[str, AfterValidator(_store_url)] = Field(
+        default="sqlite:///.demo/aoai-obs.sqlite",
+        description="SQLAlchemy URL of the rollup store: `sqlite:///file` (relative to the settings file's folder) "
+                    "or `postgresql+psycopg://user@host/db`. No password in the file: set the variable instead.")
+    retention: RetentionSettings = Field(default_factory=RetentionSettings)
+
+
+class CollectorSettings(_Section):
+    grain: Duration = Field(
+        default=timedelta(minutes=5), description="Bucket size of the fine rollup tier; must divide 1h.")
+    lag: Duration = Field(
+        default=timedelta(minutes=10), description="Ingestion delay allowance: a window ends at most at now - lag.")
+    lookback: Duration = Field(
+        default=HOUR, description="Trailing range every run collects again, so late rows are caught; a multiple of "
+                                  "grain.")
+    max_window: Duration = Field(
+        default=timedelta(hours=6), description="Largest range one query covers; a multiple of grain.")
+    interval: Duration = Field(default=timedelta(minutes=5), description="How often `collect run` collects.")
+    queries: list[str] = Field(
+        default_factory=list, description="Names of the queries to run; empty runs all. From the environment: "
+                                          "comma-separated.")
+    metrics_port: Count = Field(
+        default=0, ge=0, le=65535, description="Port of the Prometheus metrics endpoint of `collect run`; 0 turns "
+                                               "it off.")
+
+    @model_validator(mode="after")
+    def _fit_the_grain(self) -> CollectorSettings:
+        grain, problems = self.grain, []
+        if not grain or HOUR % grain:
+            problems.append((("grain",), f"collector.grain ({format_duration(grain)}) must divide 1h evenly "
+                                         "(e.g. 1m, 5m, 15m, 1h)"))
+        else:
+            for key in ("lookback", "max_window"):
+                value: timedelta = getattr(self, key)
+                if value < grain or value % grain:
+                    problems.append(((key,), f"collector.{key} ({format_duration(value)}) must be a multiple of "
+                                             f"grain ({format_duration(grain)})"))
+        if not self.interval:
+            problems.append((("interval",), "collector.interval must be longer than 0s"))
+        if problems:
+            raise _violations(problems)
+        return self
+
+
+class DemoSettings(_Section):
+    days: Count = Field(
+        default=90, ge=1, description="Days of demo traffic the demo generates, ending at the current hour.")
+    seed: Count = Field(
+        default=7, description="Random seed of the demo generator: the same seed gives the same traffic.")
+
+
+def _default_sources() -> list[WorkspaceSourceSettings]:
+    return [WorkspaceSourceSettings(kind="workspace", name="demo", path=Path(".demo/workspace.duckdb"))]
+
+
+class Settings(_Section):
+    """Everything the collector, the dashboards and the report need, read once at the edge."""
+
+    sources: list[SourceSettings] = Field(
+        default_factory=_default_sources,
+        description="Where telemetry comes from, one entry per source; the default is the demo workspace "
+                    "`demo` at `.demo/workspace.duckdb`.")
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    collector: CollectorSettings = Field(default_factory=CollectorSettings)
+    demo: DemoSettings = Field(default_factory=DemoSettings)
+    teams: Reserved = Field(default_factory=dict, description=_RESERVED)
+    prices: Reserved = Field(default_factory=dict, description=_RESERVED)
+    budgets: Reserved = Field(default_factory=dict, description=_RESERVED)
+    dashboards: Reserved = Field(default_factory=dict, description=_RESERVED)
+    alerts: Reserved = Field(default_factory=dict, description=_RESERVED)
+
+    @field_validator("sources")
+    @classmethod
+    def _unique_names(cls, sources: list[WorkspaceSourceSettings]) -> list[WorkspaceSourceSettings]:
+        first: dict[str, int] = {}
+        problems: list[tuple[Loc, str]] = []
+        for i, source in enumerate(sources):
+            if source.name in first:
+                problems.append(((i, "name"), f"source name {source.name!r} is already used by "
+                                              f"sources[{first[source.name]}]"))
+            first.setdefault(source.name, i)
+        if problems:
+            raise _violations(problems)
+        return sources
+
+
+_FILE_ONLY = frozenset({"sources", "teams", "prices", "budgets", "dashboards", "alerts"})
+
+# -- reading -----------------------------------------------------------------------------------------------------
+
+
+def find_config(explicit: Path | None, environ: Mapping[str, str], cwd: Path) -> Path | None:
+    """The settings file: --config, else $AOAI_OBS_CONFIG, else ./aoai-obs.yaml if present, else none (defaults)."""
+    if explicit is not None:
+        return cwd / explicit
+    if environ.get(CONFIG_ENV):
+        return cwd / environ[CONFIG_ENV]
+    default = cwd / DEFAULT_FILE
+    return default if default.is_file() else None
+
+
+def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], path: Path) -> None:
+    """Record the line of every key and list item, and report keys given twice (PyYAML keeps the last silently)."""
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name, line = str(key.value), key.start_mark.line + 1
+            if name in seen:
+                problems.append(Problem(path, line, f"{_dotted((*loc, name))} is given twice (first at line "
+                                                    f"{seen[name]})", "keep one of them"))
+            seen.setdefault(name, line)
+            lines[(*loc, name)] = line
+            _index_lines(value, (*loc, name), lines, problems, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*loc, i)] = item.start_mark.line + 1
+            _index_lines(item, (*loc, i), lines, problems, path)
+
+
+def _summary(count: int, path: Path | None) -> str:
+    return f"{count} problem(s) in the settings{f' ({path})' if path else ''}"
+
+
+def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int], list[Problem]]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError([Problem(path, None, "settings file not found",
+                                  f"check --config and ${CONFIG_ENV}")], _summary(1, path)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError([Problem(path, None, f"cannot read the settings file: {e}")], _summary(1, path)) from e
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"column {mark.column + 1}: " if mark is not None else ""
+        raise InputError([Problem(path, mark.line + 1 if mark is not None else None,
+                                  f"invalid YAML at {where}{e.problem or e.context}", e.context or "")],
+                         _summary(1, path)) from e
+    except yaml.YAMLError as e:
+        raise InputError([Problem(path, None, f"invalid YAML: {e}")], _summary(1, path)) from e
+    finally:
+        loader.dispose()
+    lines: dict[Loc, int] = {}
+    problems: list[Problem] = []
+    if node is not None:
+        lines[()] = node.start_mark.line + 1
+        _index_lines(node, (), lines, problems, path)
+    return data, lines, problems
+
+
+def _env_name(loc: Loc) -> str:
+    return ENV_PREFIX + "__".join(str(p).upper() for p in loc)
+
+
+def _env_overrides(environ: Mapping[str, str]) -> tuple[list[tuple[Loc, Any, str]], list[Problem]]:
+    """AOAI_OBS_<SECTION>__<KEY> variables: a double underscore nests; variables without one are not settings."""
+    known = [doc.env for doc in iter_setting_docs() if doc.env]
+    overrides: list[tuple[Loc, Any, str]] = []
+    problems: list[Problem] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        loc: Loc = tuple(name[len(ENV_PREFIX):].lower().split("__"))
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            why = "names no setting"
+            if loc[0] in _FILE_ONLY:
+                why, close = f"cannot set {loc[0]}: it lives in the settings file only", []
+            problems.append(Problem(None, None, f"environment variable {name} {why}",
+                                    f"did you mean {close[0]}?" if close else ""))
+            continue
+        value: Any = environ[name]
+        if get_origin(_field_at(loc).annotation) is list:
+            value = [item.strip() for item in value.split(",") if item.strip()]
+        overrides.append((loc, value, name))
+    return overrides, problems
+
+
+def _field_at(loc: Loc) -> Any:
+    model: Any = Settings
+    for part in loc[:-1]:
+        model = model.model_fields[part].annotation
+    return model.model_fields[loc[-1]]
+
+
+def _apply(data: dict[str, Any], loc: Loc, value: Any) -> bool:
+    node = data
+    for part in map(str, loc[:-1]):
+        if node.get(part) is None:
+            node[part] = {}
+        if not isinstance(node[part], dict):
+            return False  # the file's own error about this section is reported instead
+        node = node[part]
+    node[str(loc[-1])] = value
+    return True
+
+
+def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
+    """Read the settings file (or none: defaults), apply AOAI_OBS_* overrides, and validate everything.
+
+    Raises one InputError listing every problem, each at the line of its key (or of the nearest parent given).
+    """
+    data: Any = {}
+    lines: dict[Loc, int] = {}
+    problems: list[Problem] = []
+    if path is not None:
+        data, lines, problems = _read_yaml(path)
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise InputError([Problem(path, lines.get(()), f"the settings must be a mapping of sections, not a "
+                                                       f"{_kind_of(data)}", "start with e.g. `store:` or `sources:`")],
+                         _summary(1, path))
+    overrides, env_problems = _env_overrides(environ)
+    origins = {loc: name for loc, value, name in overrides if _apply(data, loc, value)}
+    url = data.get("store", {}).get("url") if isinstance(data.get("store"), dict) else None
+    if path is not None and ("store", "url") not in origins and isinstance(url, str) and has_password(url):
+        problems.append(Problem(path, lines.get(("store", "url")), "store.url contains a password; settings "
+                                                                   "files must not hold secrets", SECRET_HINT))
+    settings: Settings | None = None
+    try:
+        settings = Settings.model_validate(data, context={"base": path.parent if path is not None else None})
+    except ValidationError as e:
+        problems.extend(_problem(error, data, lines, origins, path) for error in _expand(e))
+    problems.extend(env_problems)
+    problems.sort(key=lambda p: (p.path is None, p.line or 0))
+    if problems or settings is None:
+        raise InputError(problems, _summary(len(problems), path))
+    return settings
+
+
+# -- problems ----------------------------------------------------------------------------------------------------
+
+
+def _kind_of(value: object) -> str:
+    kinds = {list: "list", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+    return kinds.get(type(value), "value")
+
+
+def _dotted(loc: Loc) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
+    return text or "the settings"
+
+
+def _expand(error: ValidationError) -> Iterator[tuple[str, Loc, str, Any, dict[str, Any]]]:
+    """Each pydantic error as (type, loc, message, input, ctx), with union tags dropped and cross-field checks split."""
+    for e in error.errors():
+        loc: Loc = tuple(e["loc"])
+        if len(loc) > 2 and loc[0] == "sources" and isinstance(loc[1], int) and loc[2] in SOURCE_KINDS:
+            loc = loc[:2] + loc[3:]
+        ctx = e.get("ctx", {})
+        if e["type"] == "cross_field":
+            for rel, message in ctx["violations"]:
+                yield "cross_field", (*loc, *rel), message, None, {}
+        else:
+            yield e["type"], loc, e["msg"].removeprefix("Value error, "), e["input"], ctx
+
+
+def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
+    model: type[BaseModel] = Settings
+    parts = list(loc)
+    while parts:
+        part = parts.pop(0)
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        if field is None:
+            return None
+        data = data.get(part) if isinstance(data, dict) else None
+        if part == "sources" and parts and isinstance(parts[0], int):
+            index = int(parts.pop(0))
+            entry = data[index] if isinstance(data, list) and index < len(data) else None
+            found = SOURCE_KINDS.get(str(entry.get("kind"))) if isinstance(entry, dict) else None
+            if found is None:
+                return None
+            model, data = found, entry
+        elif isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            model = field.annotation
+        else:
+            return None
+    return model
+
+
+def _did_you_mean(word: object, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(str(word), candidates, n=1)
+    return f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(candidates)}"
+
+
+def _problem(error: tuple[str, Loc, str, Any, dict[str, Any]], data: Any, lines: dict[Loc, int],
+             origins: dict[Loc, str], path: Path | None) -> Problem:
+    kind, loc, message, value, ctx = error
+    subject, hint = _dotted(loc), ""
+    if kind == "extra_forbidden":
+        model = _model_at(loc[:-1], data)
+        section = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
+        message = f"unknown setting {loc[-1]!r}{section}"
+        hint = _did_you_mean(loc[-1], list(model.model_fields)) if model else ""
+    elif kind == "missing":
+        message = "required, but not given"
+    elif kind == "union_tag_invalid":
+        loc = (*loc, "kind")
+        message = f"unknown source kind {ctx.get('tag')!r}"
+        hint = _did_you_mean(ctx.get("tag"), list(SOURCE_KINDS))
+    elif kind == "union_tag_not_found":
+        message, hint = "a source needs a `kind`", f"kinds: {', '.join(SOURCE_KINDS)}"
+    elif kind in ("model_type", "model_attributes_type"):
+        message = f"must be a mapping of settings, not a {_kind_of(value)}"
+    elif kind not in ("cross_field", "value_error"):
+        got = f" (got {value!r})" if isinstance(value, str | int | float | bool) and loc[-1:] != ("url",) else ""
+        message = f"{message.replace('Input should', 'should')}{got}"
+    if kind in ("extra_forbidden", "union_tag_invalid", "union_tag_not_found", "cross_field"):
+        subject = ""  # these messages name what they are about
+    for i in range(len(loc), 0, -1):
+        if loc[:i] in origins:
+            return Problem(None, None, f"environment variable {origins[loc[:i]]}: {message}", hint)
+    line = next((lines[loc[:i]] for i in range(len(loc), -1, -1) if loc[:i] in lines), None)
+    return Problem(path, line, f"{subject}: {message}" if subject else message, hint)
+
+
+# -- documentation -----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SettingDoc:
+    """One leaf setting: its dotted path, type, default, help text and overriding variable (None: file only)."""
+
+    path: str
+    type: str
+    default: str
+    help: str
+    env: str | None
+
+
+def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Literal:
+        return " | ".join(f"`{a}`" for a in get_args(annotation))
+    if get_origin(annotation) is list:
+        item = get_args(annotation)[0]
+        return f"list of {_type_name(item)}s" if item in (str, int) else "list of sources"
+    names = {timedelta: "duration", int: "integer", str: "string", Path: "path", bool: "boolean"}
+    return names.get(annotation, "mapping or list")
+
+
+def _default_text(field: Any) -> str:
+    if field.default is PydanticUndefined and field.default_factory is None:
+        return "required"
+    value = field.default_factory() if field.default is PydanticUndefined else field.default
+    if isinstance(value, timedelta):
+        return f"`{format_duration(value)}`"
+    if isinstance(value, list) and value and isinstance(value[0], BaseModel):
+        return "see description"
+    return f"`{value}`" if value not in ([], {}) else f"`{value!r}`"
+
+
+def _docs_of(model: type[BaseModel], prefix: Loc, env: bool) -> Iterator[SettingDoc]:
+    for name, field in model.model_fields.items():
+        loc = (*prefix, name)
+        if isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel):
+            yield from _docs_of(field.annotation, loc, env)
+            continue
+        overridable = env and name not in _FILE_ONLY
+        yield SettingDoc(_dotted(loc), _type_name(field.annotation), _default_text(field), field.description or "",
+                         _env_name(loc) if overridable else None)
+        if name == "sources":
+            seen: set[str] = set()
+            for kind_model in SOURCE_KINDS.values():
+                for doc in _docs_of(kind_model, ("sources[]",), env=False):
+                    if doc.path not in seen:
+                        seen.add(doc.path)
+                        yield doc
+
+
+def iter_setting_docs() -> Iterator[SettingDoc]:
+    """Every setting, generated from the models' field descriptions (the one place help text lives)."""
+    return _docs_of(Settings, (), env=True)
+
+
+def render_settings_markdown() -> str:
+    """The settings table for README.md and docs/settings.md."""
+    rows = ["| Setting | Type | Default | Environment variable | Description |", "|---|---|---|---|---|"]
+    for doc in iter_setting_docs():
+        env = f"`{doc.env}`" if doc.env else "-"
+        help_text = doc.help.replace("|", "\\|")
+        rows.append(f"| `{doc.path}` | {doc.type} | {doc.default} | {env} | {help_text} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["--markdown"]:
+        sys.stderr.write("usage: python -m collector.config --markdown\n")
+        sys.exit(2)
+    sys.stdout.write(render_settings_markdown())
