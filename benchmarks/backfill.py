@@ -113,8 +113,17 @@ def child(workspace: Path, days: int) -> None:
     """Run in a fresh process: backfill an existing workspace and report the peak resident memory."""
     with tempfile.TemporaryDirectory() as tmp:
         elapsed, rows = run_backfill(workspace, Path(tmp) / "store.sqlite", days)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        peak = peak_rss_kib()
     print(json.dumps({"days": days, "seconds": elapsed, "rows": rows, "peak_kib": peak}))
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory. Not getrusage's ru_maxrss: that survives exec, so a child started by a
+    large parent reports the parent's peak; /proc's VmHWM belongs to the new address space."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def main() -> None:

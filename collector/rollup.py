@@ -6,7 +6,7 @@ hourly tier is derived from the fine tier by the same rules.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import Enum
@@ -181,8 +181,9 @@ def spec_named(name: str) -> RollupSpec:
 
 def to_rows(
     spec: RollupSpec, result: ResultLike, source: str, window: Window, grain: timedelta
-) -> list[dict[str, Any]]:
-    """Turn a job's result into store rows, checking the column contract and that every bucket lies in the window."""
+) -> list[tuple[Any, ...]]:
+    """Turn a job's result into store rows (tuples in `row_columns` order), checking the column contract and that
+    every bucket lies in the window on the grain."""
     expected = [name for name, _ in spec.result_columns()]
     got = result.column_names()
     if got != expected:
@@ -190,23 +191,24 @@ def to_rows(
             f"job {spec.name}: the result has columns {got}, the rollup expects {expected}; "
             "the query file and collector/rollup.py disagree"
         )
-    names = key_columns(spec)[2:] + [m.store for m in spec.measures]
     converters = [_key_converter(k) for k in spec.keys] + [_measure_converter(m) for m in spec.measures]
     buckets: dict[datetime, datetime] = {}
-    rows: list[dict[str, Any]] = []
+    rows: list[tuple[Any, ...]] = []
     for values in result.rows:
         bucket = buckets.get(values[0])
         if bucket is None:
             bucket = buckets[values[0]] = _checked_bucket(spec, values[0], window, grain)
-        row: dict[str, Any] = {"source": source, "bucket_start": bucket}
-        for name, convert, value in zip(names, converters, values[1:], strict=True):
-            row[name] = convert(value)
-        rows.append(row)
-    keys = names[: len(spec.keys)]
-    if len({(r["bucket_start"], *(r[k] for k in keys)) for r in rows}) != len(rows):
+        rows.append((source, bucket, *(convert(v) for convert, v in zip(converters, values[1:], strict=True))))
+    width = 2 + len(spec.keys)
+    if len({row[:width] for row in rows}) != len(rows):
         # Two result rows for one key (say, dimension values differing only in case): combine them.
         return merge_duplicates(spec, rows)
     return rows
+
+
+def row_columns(spec: RollupSpec) -> list[str]:
+    """The store columns of a rollup row, in the order `to_rows` produces them."""
+    return [*key_columns(spec), *(m.store for m in spec.measures)]
 
 
 def _checked_bucket(spec: RollupSpec, value: Any, window: Window, grain: timedelta) -> datetime:
@@ -248,19 +250,20 @@ def key_columns(spec: RollupSpec) -> list[str]:
     return ["source", "bucket_start", *(k.store for k in spec.keys)]
 
 
-def merge_duplicates(spec: RollupSpec, rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Combine rows sharing a key by each measure's aggregation (also how 5-minute rows make hourly rows)."""
-    keys = key_columns(spec)
-    merged: dict[tuple[Any, ...], dict[str, Any]] = {}
+def merge_duplicates(spec: RollupSpec, rows: Iterable[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Combine rows sharing a key by each measure's aggregation; the result is in key order."""
+    width = 2 + len(spec.keys)
+    aggregations = [m.aggregation for m in spec.measures]
+    merged: dict[tuple[Any, ...], list[Any]] = {}
     for row in rows:
-        key = tuple(row[k] for k in keys)
+        key = row[:width]
         current = merged.get(key)
         if current is None:
-            merged[key] = dict(row)
+            merged[key] = list(row[width:])
             continue
-        for measure in spec.measures:
-            current[measure.store] = _combine(measure.aggregation, current[measure.store], row[measure.store])
-    return [merged[k] for k in sorted(merged, key=_sort_key)]
+        for i, aggregation in enumerate(aggregations):
+            current[i] = _combine(aggregation, current[i], row[width + i])
+    return [(*key, *merged[key]) for key in sorted(merged, key=_sort_key)]
 
 
 def _sort_key(key: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -273,9 +276,3 @@ def _combine(aggregation: Aggregation, a: Any, b: Any) -> Any:
     if aggregation is Aggregation.MIN:
         return min(a, b)
     return max(a, b)
-
-
-def to_hourly(spec: RollupSpec, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Fine-tier rows re-aggregated to hour buckets."""
-    hour = timedelta(hours=1)
-    return merge_duplicates(spec, ({**row, "bucket_start": align_down(row["bucket_start"], hour)} for row in rows))
