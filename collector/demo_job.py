@@ -1,0 +1,105 @@
+"""The `make demo` job: demo traffic into the embedded workspace, backfilled and then collected as it arrives."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from collector.config import Settings
+from collector.rollup import ROLLUPS
+from collector.run import RunSummary, Timing, backfill, collect_once
+from collector.sources import build_sources, first_workspace
+from collector.store import Store
+from collector.summary import render, summarise
+from collector.windows import Window, align_down, align_up, split_range
+from collector.workspace.engine import Workspace
+from collector.workspace.generate import generate
+
+log = logging.getLogger(__name__)
+HOUR = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class DemoStep:
+    generated_hours: int
+    summary: RunSummary
+
+
+def timing_of(settings: Settings) -> Timing:
+    c = settings.collector
+    return Timing(grain=c.grain, lag=c.lag, lookback=c.lookback, max_window=c.max_window)
+
+
+def top_up(workspace: Workspace, settings: Settings, now: datetime) -> tuple[datetime, datetime] | None:
+    """Generate demo traffic up to the end of the current hour; returns the range added, if any.
+
+    Rows time-stamped after `now` are invisible to the collector (it stops at now - lag), so to it the traffic
+    arrives as the clock moves on, the way Azure's does.
+    """
+    end = align_up(now, HOUR)
+    if not workspace.exists():
+        workspace.create()
+        start = align_down(now, HOUR) - timedelta(days=settings.demo.days)
+    else:
+        info = workspace.info()
+        if "end" not in info:
+            start = align_down(now, HOUR) - timedelta(days=settings.demo.days)
+        else:
+            start = datetime.fromisoformat(info["end"])
+    if start >= end:
+        return None
+    generate(workspace, start=start, end=end, seed=settings.demo.seed)
+    return start, end
+
+
+def prepare(
+    settings: Settings, store: Store, now: datetime, progress: Callable[[int, int], None] | None = None
+) -> DemoStep:
+    """Generate what is missing and collect it: a full backfill the first time, a normal pass afterwards."""
+    entry = first_workspace(settings)
+    workspace = Workspace(entry.path)
+    added = top_up(workspace, settings, now)
+    sources = build_sources(settings, [entry.name])
+    timing = timing_of(settings)
+    never_collected = any(store.watermark(entry.name, spec.name) is None for spec in ROLLUPS)
+    try:
+        if never_collected:
+            since = datetime.fromisoformat(workspace.info()["start"])
+            total = len(list(split_range(since, now, timing.grain, timing.max_window)))
+            done = [0]
+
+            def advance(_window: Window) -> None:
+                done[0] += 1
+                if progress is not None:
+                    progress(done[0], total)
+
+            summary = backfill(store, sources, ROLLUPS, timing, since, now, now, on_window=advance)
+        else:
+            summary = collect_once(store, sources, ROLLUPS, timing, now)
+    finally:
+        for source in sources:
+            source.close()
+    hours = 0 if added is None else int((added[1] - added[0]) / HOUR)
+    return DemoStep(hours, summary)
+
+
+def describe(settings: Settings, store: Store, now: datetime) -> str:
+    source = first_workspace(settings).name
+    day = render(summarise(store, now - timedelta(days=1), now, source), "Last 24 hours, per deployment")
+    month = render(summarise(store, now - timedelta(days=30), now, source), "Last 30 days, per deployment")
+    return f"{month}\n\n{day}"
+
+
+def follow(settings: Settings, store: Store, clock: Callable[[], datetime], echo: Callable[[str], None]) -> None:
+    """Keep generating and collecting every collector interval until interrupted."""
+    interval = settings.collector.interval.total_seconds()
+    try:
+        while True:
+            time.sleep(interval)
+            step = prepare(settings, store, clock())
+            echo(f"{clock():%H:%M:%S} {step.summary.line()}")
+    except KeyboardInterrupt:
+        echo("demo stopped")

@@ -1,0 +1,35 @@
+"""Builds the configured sources, one per entry of the settings' `sources:` list."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from collector.config import Settings, WorkspaceSourceSettings
+from collector.errors import TerminalError
+from collector.source import Source
+from collector.workspace.source import WorkspaceSource
+
+
+def build_sources(settings: Settings, names: Sequence[str] = ()) -> list[Source]:
+    """The sources to collect from; `names` narrows them (an unknown name is an error naming the known ones)."""
+    known = [s.name for s in settings.sources]
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise TerminalError(f"unknown source(s) {', '.join(unknown)}; configured: {', '.join(known) or 'none'}")
+    sources: list[Source] = []
+    for entry in settings.sources:
+        if names and entry.name not in names:
+            continue
+        if isinstance(entry, WorkspaceSourceSettings):
+            sources.append(WorkspaceSource(entry.name, entry.path))
+        else:  # pragma: no cover - every kind the settings accept is handled above
+            raise TerminalError(f"source {entry.name}: kind {entry.kind!r} cannot be collected yet")
+    return sources
+
+
+def first_workspace(settings: Settings) -> WorkspaceSourceSettings:
+    """The first embedded-workspace source: what `workspace` and `query` commands act on by default."""
+    for entry in settings.sources:
+        if isinstance(entry, WorkspaceSourceSettings):
+            return entry
+    raise TerminalError("no source of kind `workspace` is configured; pass --workspace PATH or add one to sources:")
