@@ -241,6 +241,7 @@ def collect_once_cmd(ctx: Context, sources: tuple[str, ...], jobs: tuple[str, ..
 def collect_run(ctx: Context) -> None:
     """Collect every collector.interval until interrupted, applying retention after each pass."""
     from collector.demo_job import timing_of
+    from collector.health import HealthMetrics
     from collector.run import collect_once
     from collector.schedule import run_every
     from collector.sources import build_sources
@@ -249,11 +250,18 @@ def collect_run(ctx: Context) -> None:
     specs = _job_specs(tuple(settings.collector.queries))
     store = _open_store(ctx)
     sources = build_sources(settings)
+    health = HealthMetrics()
+    if settings.collector.metrics_port:
+        health.serve(settings.collector.metrics_port)
+        log.info("Prometheus metrics on http://127.0.0.1:%d/metrics", settings.collector.metrics_port)
 
     def one_pass(now: datetime) -> None:
         summary = collect_once(store, sources, specs, timing_of(settings), now)
+        for source in sources:
+            source.close()
         retention = settings.store.retention
         store.apply_retention(now, five_minute_days=retention.five_minute_days, hourly_days=retention.hourly_days)
+        health.observe(summary, store.job_statuses(), now)
         log.info("%s", summary.line())
 
     run_every(settings.collector.interval, one_pass, utcnow)

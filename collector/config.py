@@ -208,8 +208,8 @@ class CollectorSettings(_Section):
         default_factory=list, description="Names of the queries to run; empty runs all. From the environment: "
                                           "comma-separated.")
     metrics_port: Count = Field(
-        default=0, ge=0, le=65535, description="Port of the Prometheus metrics endpoint of `collect run`; 0 turns "
-                                               "it off.")
+        default=0, ge=0, le=65535, description="Port of the Prometheus metrics endpoint of `collect run` (on "
+                                               "127.0.0.1, path /metrics); 0 turns it off.")
 
     @model_validator(mode="after")
     def _fit_the_grain(self) -> CollectorSettings:
@@ -567,7 +567,7 @@ def iter_setting_docs() -> Iterator[SettingDoc]:
 
 
 def render_settings_markdown() -> str:
-    """The settings table for README.md and docs/settings.md."""
+    """The settings table for README.md (its Configuration section)."""
     rows = ["| Setting | Type | Default | Environment variable | Description |", "|---|---|---|---|---|"]
     for doc in iter_setting_docs():
         env = f"`{doc.env}`" if doc.env else "-"

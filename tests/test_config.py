@@ -502,8 +502,8 @@ def test_python_m_collector_config_prints_the_table() -> None:
     assert result.stdout == render_settings_markdown()
 
 
-def test_docs_settings_md_is_current() -> None:
-    text = (REPO / "docs" / "settings.md").read_text(encoding="utf-8")
+def test_readme_settings_table_is_current() -> None:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
     assert render_settings_markdown() in text, "regenerate the table: python -m collector.config --markdown"
 
 
