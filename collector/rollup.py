@@ -198,7 +198,10 @@ def to_rows(
         bucket = buckets.get(values[0])
         if bucket is None:
             bucket = buckets[values[0]] = _checked_bucket(spec, values[0], window, grain)
-        rows.append((source, bucket, *(convert(v) for convert, v in zip(converters, values[1:], strict=True))))
+        tail = values[1:]
+        if None in tail:  # rare: a sum over nothing; strings and counts never are
+            tail = tuple(convert(v) for convert, v in zip(converters, tail, strict=True))
+        rows.append((source, bucket, *tail))
     width = 2 + len(spec.keys)
     if len({row[:width] for row in rows}) != len(rows):
         # Two result rows for one key (say, dimension values differing only in case): combine them.
