@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from collector.errors import ObservatoryError, TransientError
 from collector.rollup import RollupSpec, to_rows
@@ -14,6 +17,9 @@ from collector.store import Store
 from collector.windows import Window, collectable_end, plan_windows, split_range
 
 log = logging.getLogger(__name__)
+
+#: How many window results a backfill fetches ahead of the one being stored.
+LOOKAHEAD = 2
 
 
 @dataclass(frozen=True)
@@ -70,13 +76,21 @@ def jobs_for(source: Source, specs: Iterable[RollupSpec], only: Sequence[str] = 
     return [s for s in specs if source.supports(s) and (not only or s.name in only)]
 
 
+def fetch_rows(source: Source, spec: RollupSpec, window: Window, grain: timedelta) -> list[tuple[Any, ...]]:
+    """One window of one job, as store rows."""
+    return to_rows(spec, source.fetch(spec, window, grain), source.name, window, grain)
+
+
 def collect_window(
-    store: Store, source: Source, spec: RollupSpec, window: Window, grain: timedelta, outcome: JobOutcome, now: datetime
+    store: Store, source: Source, spec: RollupSpec, window: Window, grain: timedelta, outcome: JobOutcome,
+    now: datetime, fetched: Callable[[], list[tuple[Any, ...]]] | None = None,
 ) -> bool:
-    """Collect one window of one job; on failure record it and return False (the watermark stays put)."""
+    """Collect one window of one job; on failure record it and return False (the watermark stays put).
+
+    `fetched` hands over rows fetched ahead of time (it raises what the fetch raised).
+    """
     try:
-        result = source.fetch(spec, window, grain)
-        rows = to_rows(spec, result, source.name, window, grain)
+        rows = fetched() if fetched is not None else fetch_rows(source, spec, window, grain)
         store.replace_window(spec, source.name, window, rows, now=now)
     except ObservatoryError as e:
         outcome.failed, outcome.error, outcome.transient = window, str(e), isinstance(e, TransientError)
@@ -117,20 +131,39 @@ def backfill(
 ) -> RunSummary:
     """Collect [since, until) window by window (never past now - lag), every job of every source per window.
 
-    Memory stays flat: one window's result is held at a time. Re-running the same backfill replaces the same
-    windows with the same rows, so a backfill killed half-way and started again ends where an uninterrupted one would.
+    A worker thread fetches the next window while this one is stored (the engine and the database both work
+    outside the GIL); commits keep their order. Memory stays flat: at most `LOOKAHEAD` results wait. Re-running the
+    same backfill replaces the same windows with the same rows, so a backfill killed half-way and started again ends
+    where an uninterrupted one would.
     """
     until = min(until, collectable_end(now, timing.grain, timing.lag))
     summary = RunSummary()
     plans = [(source, spec, JobOutcome(source.name, spec.name)) for source in sources
              for spec in jobs_for(source, specs, only)]
     summary.outcomes.extend(outcome for _, _, outcome in plans)
-    if since >= until:
+    if since >= until or not plans:
         return summary
-    for window in split_range(since, until, timing.grain, timing.max_window):
-        for source, spec, outcome in plans:
-            if outcome.ok:
-                collect_window(store, source, spec, window, timing.grain, outcome, now)
-        if on_window is not None:
-            on_window(window)
+    tasks = iter([(window, i) for window in split_range(since, until, timing.grain, timing.max_window)
+                  for i in range(len(plans))])
+    pending: deque[tuple[Window, int, Future[list[tuple[Any, ...]]]]] = deque()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aoai-obs-fetch") as pool:
+
+        def top_up() -> None:
+            while len(pending) < LOOKAHEAD:
+                task = next(tasks, None)
+                if task is None:
+                    return
+                window, i = task
+                source, spec, _ = plans[i]
+                pending.append((window, i, pool.submit(fetch_rows, source, spec, window, timing.grain)))
+
+        top_up()
+        while pending:
+            window, i, future = pending.popleft()
+            top_up()
+            source, spec, outcome = plans[i]
+            if outcome.ok:  # a job that failed takes no later window: its watermark must not pass the gap
+                collect_window(store, source, spec, window, timing.grain, outcome, now, fetched=future.result)
+            if i == len(plans) - 1 and on_window is not None:
+                on_window(window)
     return summary

@@ -237,11 +237,14 @@ class Workspace:
 
     def metrics(self, requests: Sequence[MetricsRequest]) -> list[MetricSeries]:
         """Answer Metrics-API-shaped questions from the dimensional metrics store, on one connection."""
-        series: list[MetricSeries] = []
+        return [s for request, rows in zip(requests, self.metric_rows(requests), strict=True)
+                for s in _metric_series(request, rows)]
+
+    def metric_rows(self, requests: Sequence[MetricsRequest]) -> list[list[tuple[Any, ...]]]:
+        """The same answers flat, per request: (metric, bucket start, split-by values..., total, count, minimum,
+        maximum). What collection uses, skipping an object per point."""
         with self._reader(None, None) as con:
-            for request in requests:
-                series.extend(_metric_series(con, request))
-        return series
+            return [_metric_rows(con, request) for request in requests]
 
     def metric_resources(self) -> list[str]:
         """The resource ids the metrics store holds, sorted."""
@@ -256,7 +259,8 @@ class Workspace:
         return {str(k): str(v) for k, v in rows}
 
 
-def _metric_series(con: duckdb.DuckDBPyConnection, request: MetricsRequest) -> list[MetricSeries]:
+def _metric_rows(con: duckdb.DuckDBPyConnection, request: MetricsRequest) -> list[tuple[Any, ...]]:
+    """(metric, bucket start, split-by values..., total, count, minimum, maximum), ordered by series then time."""
     seconds = int(request.interval.total_seconds())
     if seconds <= 0 or seconds % 60:
         raise QueryError(f"metric interval must be a positive whole number of minutes, not {request.interval}")
@@ -273,23 +277,25 @@ def _metric_series(con: duckdb.DuckDBPyConnection, request: MetricsRequest) -> l
     sql = f"""
         SELECT "MetricName",
                to_timestamp(floor(epoch("TimeGenerated") / {seconds}) * {seconds}) AS ts{dim_select},
-               sum("Total"), sum("Count"), min("Minimum"), max("Maximum")
+               sum("Total")::DOUBLE, sum("Count")::DOUBLE, min("Minimum")::DOUBLE, max("Maximum")::DOUBLE
         FROM ws.main."{METRICS_TABLE}"
         WHERE upper("ResourceId") = upper(?) AND "MetricName" IN ?
           AND "TimeGenerated" >= ? AND "TimeGenerated" < ?{filter_sql}
         GROUP BY "MetricName", ts{dim_group}
         ORDER BY "MetricName"{dim_group}, ts
     """
-    grouped: dict[tuple[str, tuple[tuple[str, str], ...]], list[MetricPoint]] = {}
-    for row in con.execute(sql, params).fetchall():
-        metric, ts = row[0], row[1]
-        dim_values = tuple(zip(dims, (str(v) for v in row[2 : 2 + len(dims)]), strict=True))
-        total, count, minimum, maximum = row[2 + len(dims) :]
-        grouped.setdefault((metric, dim_values), []).append(
-            MetricPoint(_to_kql_value(ts, "datetime"), float(total), float(count), float(minimum), float(maximum))
-        )
-    return [MetricSeries(m, d, tuple(points)) for (m, d), points in grouped.items()]
+    return [(row[0], _to_kql_value(row[1], "datetime"), *row[2:]) for row in con.execute(sql, params).fetchall()]
 
+
+def _metric_series(request: MetricsRequest, rows: list[tuple[Any, ...]]) -> list[MetricSeries]:
+    """Group `_metric_rows` output into the Metrics API's shape: one series per metric and split-by values."""
+    width = len(request.split_by)
+    grouped: dict[tuple[str, tuple[tuple[str, str], ...]], list[MetricPoint]] = {}
+    for row in rows:
+        dim_values = tuple(zip(request.split_by, (str(v) for v in row[2 : 2 + width]), strict=True))
+        total, count, minimum, maximum = row[2 + width :]
+        grouped.setdefault((row[0], dim_values), []).append(MetricPoint(row[1], total, count, minimum, maximum))
+    return [MetricSeries(m, d, tuple(points)) for (m, d), points in grouped.items()]
 
 
 def _param_type(value: datetime | timedelta) -> str:

@@ -62,11 +62,15 @@ class WorkspaceSource:
                 by_split.setdefault(split, []).append(metric)
             requests = [MetricsRequest(resource_id, tuple(metrics), window.start, window.end, grain, split)
                         for split, metrics in by_split.items()]
-            for series in self.workspace.metrics(requests):
-                dims = dict(series.dimensions)
-                for point in series.points:
-                    rows.append((point.timestamp, account, dims.get("ModelDeploymentName", ""), series.metric,
-                                 dims.get("StatusCode", ""), point.total, point.count, point.minimum,
-                                 point.maximum))
+            for request, answer in zip(requests, self.workspace.metric_rows(requests), strict=True):
+                deployment = _position(request.split_by, "ModelDeploymentName")
+                status = _position(request.split_by, "StatusCode")
+                for metric, ts, *values in answer:
+                    rows.append((ts, account, values[deployment] if deployment is not None else "", metric,
+                                 values[status] if status is not None else "", *values[-4:]))
         columns = tuple(Column(name, kql_type) for name, kql_type in PLATFORM_METRICS.result_columns())
         return ResultTable(columns, rows)
+
+
+def _position(split_by: tuple[str, ...], dimension: str) -> int | None:
+    return split_by.index(dimension) if dimension in split_by else None
