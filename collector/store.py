@@ -89,7 +89,8 @@ def build_metadata() -> sa.MetaData:
                 columns.append(sa.Column(key.store, key_type, primary_key=True))
             for measure in spec.measures:
                 columns.append(sa.Column(measure.store, _measure_type(measure.kql_type), nullable=False))
-            sa.Table(f"{spec.table}_{tier}", metadata, *columns)
+            # On SQLite the composite key is the table itself (no separate rowid B-tree): about half the writes.
+            sa.Table(f"{spec.table}_{tier}", metadata, *columns, sqlite_with_rowid=False)
     sa.Table(
         "watermarks",
         metadata,

@@ -124,18 +124,13 @@ def _to_kql_value(value: Any, kql: str) -> Any:
     return value
 
 
-def _convert_rows(rows: list[tuple[Any, ...]], types: Sequence[str]) -> list[tuple[Any, ...]]:
-    """Only datetime and string columns need converting; rows of other types pass through untouched."""
-    needy = [i for i, t in enumerate(types) if t in ("datetime", "string")]
-    if not needy:
-        return rows
-    converted = []
-    for row in rows:
-        values = list(row)
-        for i in needy:
-            values[i] = _to_kql_value(values[i], types[i])
-        converted.append(tuple(values))
-    return converted
+def _as_azure(column: Column) -> str:
+    quoted = '"' + column.name.replace('"', '""') + '"'
+    if column.type == "datetime":
+        return f"{quoted}::TIMESTAMPTZ AS {quoted}"
+    if column.type == "string":
+        return f"coalesce({quoted}, '') AS {quoted}"
+    return quoted
 
 
 class Workspace:
@@ -232,7 +227,10 @@ class Workspace:
                 return ResultTable((), [])
             types = [kql_type(str(t)) for t in relation.types]
             columns = tuple(Column(n, t) for n, t in zip(relation.columns, types, strict=True))
-            rows = _convert_rows(relation.fetchall(), types)
+            # Azure's conventions applied by DuckDB rather than value by value in Python: datetimes come back
+            # timezone-aware (UTC, the session zone), and a null string is the empty string.
+            select = ", ".join(_as_azure(c) for c in columns)
+            rows = relation.project(select).fetchall() if columns else []
         return ResultTable(columns, rows)
 
     def metrics(self, requests: Sequence[MetricsRequest]) -> list[MetricSeries]:

@@ -63,6 +63,7 @@ def upgrade() -> None:
                 *(sa.Column(k, sa.Integer(), primary_key=True) for k in int_keys),
                 *(sa.Column(m, sa.BigInteger(), nullable=False) for m in int_measures),
                 *(sa.Column(m, sa.Float(precision=53), nullable=False) for m in real_measures),
+                sqlite_with_rowid=False,
             )
     op.create_table(
         "watermarks",
