@@ -10,6 +10,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
 
@@ -163,8 +164,58 @@ class WorkspaceSourceSettings(_Section):
     path: ConfigPath = Field(description="The workspace file (DuckDB); relative to the settings file's folder.")
 
 
-# One member for now; the log_analytics and metrics kinds join this union and `SOURCE_KINDS` picks them up.
-SourceSettings = Annotated[Union[WorkspaceSourceSettings], Field(discriminator="kind")]  # noqa: UP007
+class _AzureSourceSettings(_Section):
+    """What every source reached through an Azure SDK shares: identity, endpoint, TLS and limits."""
+
+    name: Annotated[str, AfterValidator(_source_name)] = Field(
+        description="Lowercase letters, digits and `-`; unique; kept on every rollup row.")
+    audience: str | None = Field(
+        default=None, description="Token audience; by default the public cloud's for the endpoint's service. Set it "
+                                  "for sovereign clouds or when the endpoint is a proxy.")
+    tenant_id: str | None = Field(
+        default=None, description="Entra tenant for DefaultAzureCredential; by default the credential's own.")
+    client_id: str | None = Field(
+        default=None, description="Client id of a user-assigned managed identity (or workload identity) to use.")
+    ca_bundle: ConfigPath | None = Field(
+        default=None, description="PEM file of certificate authorities to trust instead of the system's (a TLS-"
+                                  "inspecting proxy); relative to the settings file's folder.")
+    timeout: Duration = Field(
+        default=timedelta(minutes=3), description="How long one request may take on the server before it is "
+                                                  "abandoned (Log Analytics allows up to 10m).")
+    requests_per_30s: Count = Field(
+        default=180, ge=1, le=200, description="Client-side rate limit per source, under Azure's 200 requests per "
+                                               "30 s per caller.")
+    retries: Count = Field(
+        default=4, ge=0, le=10, description="Retries of a throttled (429) or failed (5xx) request, with backoff "
+                                            "honouring Retry-After, before the window is left for the next run.")
+
+
+class LogAnalyticsSourceSettings(_AzureSourceSettings):
+    """Log Analytics workspaces, queried with the KQL files through azure-monitor-query."""
+
+    kind: Literal["log_analytics"] = Field(description="`log_analytics`: Log Analytics workspaces.")
+    workspace_ids: list[str] = Field(
+        min_length=1, description="Workspace (customer) ids, GUIDs; each query covers all of them.")
+    endpoint: str = Field(
+        default="https://api.loganalytics.io", description="Log Analytics query endpoint (sovereign clouds have "
+                                                           "their own).")
+
+
+class MetricsSourceSettings(_AzureSourceSettings):
+    """Azure OpenAI accounts' platform metrics, read through the Azure Monitor Metrics API."""
+
+    kind: Literal["metrics"] = Field(description="`metrics`: platform metrics of Azure OpenAI accounts.")
+    accounts: list[str] = Field(
+        min_length=1, description="ARM resource ids of the Azure OpenAI (Cognitive Services) accounts.")
+    endpoint: str = Field(
+        default="https://management.azure.com", description="Azure Resource Manager endpoint (sovereign clouds "
+                                                            "have their own).")
+
+
+SourceSettings = Annotated[
+    Union[WorkspaceSourceSettings, LogAnalyticsSourceSettings, MetricsSourceSettings],  # noqa: UP007
+    Field(discriminator="kind"),
+]
 _SOURCE_MODELS: tuple[type[_Section], ...] = get_args(get_args(SourceSettings)[0]) or (get_args(SourceSettings)[0],)
 SOURCE_KINDS: dict[str, type[_Section]] = {
     get_args(m.model_fields["kind"].annotation)[0]: m for m in _SOURCE_MODELS
@@ -237,7 +288,7 @@ class DemoSettings(_Section):
         default=7, description="Random seed of the demo generator: the same seed gives the same traffic.")
 
 
-def _default_sources() -> list[WorkspaceSourceSettings]:
+def _default_sources() -> list[SourceSettings]:
     return [WorkspaceSourceSettings(kind="workspace", name="demo", path=Path(".demo/workspace.duckdb"))]
 
 
@@ -523,6 +574,11 @@ class SettingDoc:
 
 
 def _type_name(annotation: Any) -> str:
+    if get_origin(annotation) is Annotated:
+        return _type_name(get_args(annotation)[0])
+    optional = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(optional) == 1:
+        return f"{_type_name(optional[0])}, optional"
     if get_origin(annotation) is Literal:
         return " | ".join(f"`{a}`" for a in get_args(annotation))
     if get_origin(annotation) is list:
@@ -553,12 +609,9 @@ def _docs_of(model: type[BaseModel], prefix: Loc, env: bool) -> Iterator[Setting
         yield SettingDoc(_dotted(loc), _type_name(field.annotation), _default_text(field), field.description or "",
                          _env_name(loc) if overridable else None)
         if name == "sources":
-            seen: set[str] = set()
-            for kind_model in SOURCE_KINDS.values():
-                for doc in _docs_of(kind_model, ("sources[]",), env=False):
-                    if doc.path not in seen:
-                        seen.add(doc.path)
-                        yield doc
+            # Each kind's settings under its own name: `endpoint` means different things to different kinds.
+            for kind, kind_model in SOURCE_KINDS.items():
+                yield from _docs_of(kind_model, (f"sources[{kind}]",), env=False)
 
 
 def iter_setting_docs() -> Iterator[SettingDoc]:

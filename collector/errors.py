@@ -45,5 +45,9 @@ class InputError(TerminalError):
         super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
 
 
+class WindowTooLarge(ObservatoryError):
+    """A result was cut by the service's row or size limit (or came back partial): collect the window in halves."""
+
+
 class QueryError(TerminalError):
     """A KQL query was refused by the engine (syntax, unsupported construct, unknown column)."""

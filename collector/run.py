@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.errors import ObservatoryError, TransientError
+from collector.errors import ObservatoryError, TerminalError, TransientError, WindowTooLarge
 from collector.rollup import RollupSpec, to_rows
 from collector.source import Source
 from collector.store import Store
@@ -40,6 +40,8 @@ class JobOutcome:
     job: str
     windows: int = 0
     rows: int = 0
+    queries: int = 0
+    splits: int = 0
     failed: Window | None = None
     error: str = ""
     transient: bool = True
@@ -64,8 +66,13 @@ class RunSummary:
         """The one summary line each run logs."""
         windows = sum(o.windows for o in self.outcomes)
         rows = sum(o.rows for o in self.outcomes)
+        queries = sum(o.queries for o in self.outcomes)
+        splits = sum(o.splits for o in self.outcomes)
         failed = self.failures()
-        text = f"collected {windows} window(s), {rows} rollup row(s) over {len(self.outcomes)} job(s)"
+        text = (f"collected {windows} window(s), {rows} rollup row(s) over {len(self.outcomes)} job(s) "
+                f"with {queries} query(ies)")
+        if splits:
+            text += f", {splits} window(s) split in halves for the size limit"
         if failed:
             missing = ", ".join(f"{o.source}/{o.job} from {o.failed.start.isoformat()}" for o in failed if o.failed)
             text += f"; {len(failed)} job(s) failed, missing: {missing}"
@@ -87,19 +94,35 @@ def collect_window(
 ) -> bool:
     """Collect one window of one job; on failure record it and return False (the watermark stays put).
 
-    `fetched` hands over rows fetched ahead of time (it raises what the fetch raised).
+    `fetched` hands over rows fetched ahead of time (it raises what the fetch raised). A result cut by the
+    service's limits is collected again in halves, down to a single grain bucket.
     """
     try:
+        outcome.queries += 1
         rows = fetched() if fetched is not None else fetch_rows(source, spec, window, grain)
         store.replace_window(spec, source.name, window, rows, now=now)
+    except WindowTooLarge as e:
+        halves = window.halves(grain)
+        if halves is None:
+            error = TerminalError(f"{source.name}/{spec.name}: even one {grain} bucket at {window} is over the "
+                                  f"service's result limit ({e}); narrow the query or raise its limits")
+            return _failed(store, source, spec, window, outcome, now, error)
+        outcome.splits += 1
+        log.info("%s/%s window %s is over the result limit; collecting it in halves", source.name, spec.name, window)
+        return all(collect_window(store, source, spec, half, grain, outcome, now) for half in halves)
     except ObservatoryError as e:
-        outcome.failed, outcome.error, outcome.transient = window, str(e), isinstance(e, TransientError)
-        log.warning("%s/%s window %s failed: %s", source.name, spec.name, window, e)
-        store.record_failure(source.name, spec.name, window, str(e), now=now)
-        return False
+        return _failed(store, source, spec, window, outcome, now, e)
     outcome.windows += 1
     outcome.rows += len(rows)
     return True
+
+
+def _failed(store: Store, source: Source, spec: RollupSpec, window: Window, outcome: JobOutcome, now: datetime,
+            error: ObservatoryError) -> bool:
+    outcome.failed, outcome.error, outcome.transient = window, str(error), isinstance(error, TransientError)
+    log.warning("%s/%s window %s failed: %s", source.name, spec.name, window, error)
+    store.record_failure(source.name, spec.name, window, str(error), now=now)
+    return False
 
 
 def collect_once(

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
-from collector.errors import TransientError
+from collector.errors import TransientError, WindowTooLarge
 from collector.rollup import REQUESTS, ROLLUPS, ResultLike, RollupSpec
 from collector.run import Timing, backfill, collect_once
 from collector.store import Store
@@ -95,3 +95,49 @@ def test_late_data_is_picked_up_by_the_lookback(tmp_path: Path) -> None:
     # The hourly tier follows: 4 at 10:00, 1 + 1 late at 10:05, 1 at 10:15.
     hourly = {(r["bucket_start"], r["deployment"]): r["requests"] for r in store.read(REQUESTS, "1h")}
     assert hourly[(at(10, 0), "gpt-4o-prod")] == 7
+
+
+@dataclass
+class LimitedSource(FlakySource):
+    """Answers only windows of at most `limit`; larger ones are 'cut by the row limit'."""
+
+    limit: timedelta = timedelta(minutes=5)
+
+    def fetch(self, spec: RollupSpec, window: Window, grain: timedelta) -> ResultLike:
+        self.calls.append((spec.name, window))
+        if window.end - window.start > self.limit:
+            raise WindowTooLarge(f"more than the row limit in {window}")
+        return self.inner.fetch(spec, window, grain)
+
+
+def test_a_window_over_the_result_limit_is_collected_in_halves(tmp_path: Path) -> None:
+    build_workspace(tmp_path / "w.duckdb")
+    timing = Timing(grain=timedelta(minutes=5), lag=timedelta(minutes=10), lookback=timedelta(hours=1),
+                    max_window=timedelta(hours=1))
+    reference = Store.open(f"sqlite:///{tmp_path / 'reference.sqlite'}")
+    backfill(reference, [WorkspaceSource("golden", tmp_path / "w.duckdb")], [REQUESTS], timing, at(10, 0),
+             at(10, 15), at(12, 0))
+    store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    limited = LimitedSource(WorkspaceSource("golden", tmp_path / "w.duckdb"))
+
+    summary = backfill(store, [limited], [REQUESTS], timing, at(10, 0), at(10, 15), at(12, 0))
+
+    assert summary.ok, summary.line()
+    # [10:00, 10:15) -> [10:00, 10:05) + [10:05, 10:15) -> [10:05, 10:10) + [10:10, 10:15): 5 queries, 2 splits.
+    [outcome] = summary.outcomes
+    assert (outcome.queries, outcome.splits, outcome.windows) == (5, 2, 3)
+    assert "5 query(ies)" in summary.line() and "2 window(s) split" in summary.line()
+    assert list(store.iter_dump()) == list(reference.iter_dump())
+
+
+def test_a_single_bucket_over_the_limit_is_a_terminal_error_naming_job_and_window(tmp_path: Path) -> None:
+    build_workspace(tmp_path / "w.duckdb")
+    store = Store.open(f"sqlite:///{tmp_path / 'store.sqlite'}")
+    limited = LimitedSource(WorkspaceSource("golden", tmp_path / "w.duckdb"), limit=timedelta(0))
+
+    summary = backfill(store, [limited], [REQUESTS], TIMING, at(10, 0), at(10, 5), at(12, 0))
+
+    [outcome] = summary.outcomes
+    assert not outcome.ok and not outcome.transient
+    assert "golden/requests_by_status" in outcome.error and "2025-03-03T10:00:00Z/2025-03-03T10:05:00Z" in outcome.error
+    assert store.watermark("golden", REQUESTS.name) is None

@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from collector.config import (
+    SOURCE_KINDS,
     CollectorSettings,
     Settings,
     WorkspaceSourceSettings,
@@ -471,7 +472,8 @@ def test_every_setting_has_a_doc_with_help_text() -> None:
     docs = list(iter_setting_docs())
     paths = [d.path for d in docs]
     assert len(paths) == len(set(paths))
-    assert _leaf_fields(Settings, "") | _leaf_fields(WorkspaceSourceSettings, "sources[].") == set(paths)
+    source_fields = set().union(*(_leaf_fields(m, f"sources[{k}].") for k, m in SOURCE_KINDS.items()))
+    assert _leaf_fields(Settings, "") | source_fields == set(paths)
     assert all(d.help and d.type and d.default for d in docs)
     lag = next(d for d in docs if d.path == "collector.lag")
     assert (lag.type, lag.default, lag.env) == ("duration", "`10m`", "AOAI_OBS_COLLECTOR__LAG")
