@@ -172,13 +172,6 @@ METRIC_SPLITS: dict[str, tuple[str, ...]] = {
 }
 
 
-def spec_named(name: str) -> RollupSpec:
-    for spec in ROLLUPS:
-        if spec.name == name:
-            return spec
-    raise KeyError(name)
-
-
 def to_rows(
     spec: RollupSpec, result: ResultLike, source: str, window: Window, grain: timedelta
 ) -> list[tuple[Any, ...]]:

@@ -367,16 +367,6 @@ class Store:
                 order = [c for c in table.primary_key.columns]
                 yield name, [tuple(r) for r in conn.execute(sa.select(table).order_by(*order))]
 
-    def totals(self, spec: RollupSpec, tier: str = "5m", source: str | None = None) -> dict[str, Any]:
-        """Sum (or min/max) of every measure over the whole tier: a quick consistency figure."""
-        table = self.table(spec, tier)
-        query = sa.select(*(_aggregate(m.aggregation, table.c[m.store]).label(m.store) for m in spec.measures))
-        if source is not None:
-            query = query.where(table.c.source == source)
-        with self.engine.connect() as conn:
-            row = conn.execute(query).one()
-        return dict(row._mapping)
-
 
 def _aggregate(aggregation: Aggregation, column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
     if aggregation is Aggregation.SUM:
