@@ -19,6 +19,7 @@ def run_every(interval: timedelta, job: Callable[[datetime], object], now: Calla
     one: a pass always covers everything since its job's watermark, so nothing is lost by skipping a tick.
     """
     scheduler = BlockingScheduler(timezone=UTC)
+    # The scheduler keeps its own (real) time for when to fire; `now` is what each pass is told the time is.
     scheduler.add_job(
         lambda: job(now()),
         IntervalTrigger(seconds=int(interval.total_seconds()), timezone=UTC),
@@ -26,10 +27,10 @@ def run_every(interval: timedelta, job: Callable[[datetime], object], now: Calla
         max_instances=1,
         coalesce=True,
         misfire_grace_time=int(interval.total_seconds()),
-        next_run_time=now(),
     )
     log.info("collector running every %s; Ctrl-C stops it", interval)
     try:
+        job(now())
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         log.info("collector stopped")
