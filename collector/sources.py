@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from collector.config import Settings, WorkspaceSourceSettings
+from collector.config import LogAnalyticsSourceSettings, MetricsSourceSettings, Settings, WorkspaceSourceSettings
 from collector.errors import TerminalError
 from collector.source import Source
 from collector.workspace.source import WorkspaceSource
@@ -22,6 +22,14 @@ def build_sources(settings: Settings, names: Sequence[str] = ()) -> list[Source]
             continue
         if isinstance(entry, WorkspaceSourceSettings):
             sources.append(WorkspaceSource(entry.name, entry.path))
+        elif isinstance(entry, LogAnalyticsSourceSettings):
+            from collector.loganalytics import LogAnalyticsSource
+
+            sources.append(LogAnalyticsSource(entry))
+        elif isinstance(entry, MetricsSourceSettings):
+            from collector.metrics import MetricsSource
+
+            sources.append(MetricsSource(entry))
         else:  # pragma: no cover - every kind the settings accept is handled above
             raise TerminalError(f"source {entry.name}: kind {entry.kind!r} cannot be collected yet")
     return sources
