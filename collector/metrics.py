@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from azure.mgmt.monitor import MonitorManagementClient
 
 from collector.config import MetricsSourceSettings
 from collector.errors import TerminalError, TransientError
+from collector.ratelimit import RateLimiter
 from collector.rollup import METRIC_SPLITS, PLATFORM_METRICS, RollupSpec
 from collector.windows import Window
 
@@ -112,34 +112,6 @@ def iso_timespan(window: Window) -> str:
 
 def _iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-class RateLimiter:
-    """A token bucket: at most `requests` requests in any `per` interval, bursts included; thread-safe."""
-
-    def __init__(self, requests: int, per: timedelta = timedelta(seconds=30), *,
-                 clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep) -> None:
-        if requests < 1:
-            raise ValueError("a rate limit allows at least one request")
-        self.capacity = float(requests)
-        self.rate = requests / per.total_seconds()
-        self._clock, self._sleep = clock, sleep
-        self._tokens = self.capacity
-        self._stamp = clock()
-        self._lock = threading.Lock()
-
-    def acquire(self) -> float:
-        """Take one token, sleeping until there is one; returns the seconds slept."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.capacity, self._tokens + (now - self._stamp) * self.rate)
-            self._stamp = now
-            self._tokens -= 1.0
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
-            if wait > 0:
-                # Sleeping under the lock queues other callers behind this one, in order.
-                self._sleep(wait)
-        return wait
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ embedded workspace, and every fault of the query API handled (retried, split, or
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import time
 from collections.abc import Iterator
@@ -18,7 +17,8 @@ from azure.core.credentials import AccessToken
 from collector.config import LogAnalyticsSourceSettings
 from collector.errors import QueryError, TerminalError, TransientError
 from collector.kql import packaged_query_dir
-from collector.loganalytics import LogAnalyticsSource, RateLimiter
+from collector.loganalytics import LogAnalyticsSource
+from collector.ratelimit import RateLimiter
 from collector.rollup import REQUESTS, ROLLUPS, RollupSpec
 from collector.run import Timing, backfill
 from collector.store import Store
@@ -39,6 +39,7 @@ from tests.emulators.loganalytics_api import (
     stalled,
     throttled,
 )
+from tests.test_ratelimit import FakeTime
 
 WORKSPACE_ID = "9a1b6c2d-0000-4000-8000-00000000d3e0"
 EMPTY_WORKSPACE_ID = "9a1b6c2d-0000-4000-8000-0000000e4471"
@@ -355,44 +356,6 @@ def test_plain_http_is_refused_before_any_token_is_sent(emulator: LogAnalyticsEm
 
 
 # -- the rate limiter -----------------------------------------------------------------------------------------------
-
-
-class FakeTime:
-    def __init__(self) -> None:
-        self.now = 1000.0
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-def test_the_rate_limiter_holds_the_request_past_the_limit_until_the_oldest_is_30_s_old() -> None:
-    fake = FakeTime()
-    limiter = RateLimiter(3, clock=fake.clock, sleep=fake.sleep)
-
-    waits = [limiter.acquire() for _ in range(3)]
-    fake.now += 10
-    waits.append(limiter.acquire())
-
-    assert waits == [0, 0, 0, 20]
-    assert fake.now == 1030
-
-
-def test_the_rate_limiter_never_allows_more_than_the_limit_in_any_30_s() -> None:
-    fake = FakeTime()
-    limiter = RateLimiter(7, clock=fake.clock, sleep=fake.sleep)
-    rng = random.Random(3)
-    sent = []
-    for _ in range(300):
-        fake.now += rng.choice([0.0, 0.0, 0.5, 2.0, 9.0])
-        limiter.acquire()
-        sent.append(fake.now)
-
-    assert max(sum(1 for t in sent if start <= t < start + 30) for start in sent) == 7
 
 
 def test_every_attempt_of_the_sdk_goes_through_the_rate_limiter(emulator: LogAnalyticsEmulator) -> None:

@@ -14,7 +14,8 @@ from azure.core.credentials import AccessToken
 
 from collector.config import MetricsSourceSettings
 from collector.errors import TerminalError, TransientError
-from collector.metrics import MetricsSource, RateLimiter, plan_calls
+from collector.metrics import MetricsSource, plan_calls
+from collector.ratelimit import RateLimiter
 from collector.rollup import METRIC_SPLITS, PLATFORM_METRICS
 from collector.run import Timing, backfill, collect_once
 from collector.store import Store
@@ -225,34 +226,6 @@ def test_queries_per_cycle_do_not_grow_with_deployments(hours_workspace: Path, t
     assert counts[0] == counts[50] == len(ACCOUNTS) * len({s for s in METRIC_SPLITS.values()})
 
 
-def test_the_rate_limiter_allows_a_burst_then_spaces_requests() -> None:
-    now = [100.0]
-    slept: list[float] = []
-
-    def sleep(seconds: float) -> None:
-        slept.append(seconds)
-        now[0] += seconds
-
-    limiter = RateLimiter(3, timedelta(seconds=30), clock=lambda: now[0], sleep=sleep)
-    for _ in range(3):
-        limiter.acquire()
-    assert slept == []
-    limiter.acquire()  # the bucket refills one request every 10 s
-    assert slept == [pytest.approx(10.0)]
-    now[0] += 25.0  # 2.5 requests' worth of refill
-    limiter.acquire()
-    limiter.acquire()
-    assert slept == [pytest.approx(10.0)]
-    limiter.acquire()
-    assert slept[-1] == pytest.approx(5.0)
-    now[0] += 3600.0  # a long idle time refills only up to the burst size
-    for _ in range(3):
-        limiter.acquire()
-    assert len(slept) == 2
-    limiter.acquire()
-    assert slept[-1] == pytest.approx(10.0)
-
-
 def test_every_attempt_goes_through_the_rate_limiter(emulator: MetricsEmulator) -> None:
     now = [0.0]
     slept: list[float] = []
@@ -267,5 +240,6 @@ def test_every_attempt_goes_through_the_rate_limiter(emulator: MetricsEmulator) 
     source.fetch(PLATFORM_METRICS, Window(END - timedelta(hours=1), END), TIMING.grain)
     attempts = len(emulator.metric_requests())
     assert attempts == len(ACCOUNTS) * len(plan_calls()) + 1
-    assert sum(slept) == pytest.approx((attempts - 2) * 15.0)
+    # Two at a time, then each further pair waits for the oldest to be 30 s old: every attempt took a slot.
+    assert sum(slept) == pytest.approx(30.0 * ((attempts - 1) // 2))
     source.close()
