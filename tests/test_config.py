@@ -127,6 +127,19 @@ def test_the_example_files_load(name: str) -> None:
     assert isinstance(settings.sources[0], WorkspaceSourceSettings)
 
 
+def test_the_azure_example_loads_and_builds_its_sources() -> None:
+    from collector.loganalytics import LogAnalyticsSource
+    from collector.metrics import MetricsSource
+    from collector.sources import build_sources
+
+    settings = load_settings(REPO / "examples" / "azure.yaml", {})
+    assert [s.kind for s in settings.sources] == ["log_analytics", "metrics"]
+    sources = build_sources(settings)  # builds clients lazily: nothing is contacted
+    assert [type(s) for s in sources] == [LogAnalyticsSource, MetricsSource]
+    for source in sources:
+        source.close()
+
+
 def test_the_demo_example_points_at_the_repository_demo_folder() -> None:
     settings = load_settings(REPO / "examples" / "demo.yaml", {})
     assert [(s.name, s.kind, s.path) for s in settings.sources] == [
