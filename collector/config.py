@@ -368,7 +368,12 @@ def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int], list[Problem]]:
                                   f"check --config and ${CONFIG_ENV}")], _summary(1, path)) from None
     except (OSError, UnicodeDecodeError) as e:
         raise InputError([Problem(path, None, f"cannot read the settings file: {e}")], _summary(1, path)) from e
-    loader = yaml.SafeLoader(text)
+    try:
+        # The reader checks characters as soon as it is built: a control character raises here already.
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as e:
+        raise InputError([Problem(path, None, f"invalid YAML: {e}", "remove the control character")],
+                         _summary(1, path)) from e
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None

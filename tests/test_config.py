@@ -127,6 +127,15 @@ def test_the_example_files_load(name: str) -> None:
     assert isinstance(settings.sources[0], WorkspaceSourceSettings)
 
 
+def test_a_control_character_is_a_located_problem_not_a_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("store:\n  url: sqlite:///x\x1f.sqlite\n", encoding="utf-8")
+    with pytest.raises(InputError) as caught:
+        load_settings(bad, {})
+    [problem] = caught.value.problems
+    assert problem.path == bad and "invalid YAML" in problem.message
+
+
 def test_the_azure_example_loads_and_builds_its_sources() -> None:
     from collector.loganalytics import LogAnalyticsSource
     from collector.metrics import MetricsSource
