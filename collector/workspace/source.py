@@ -26,6 +26,7 @@ class WorkspaceSource:
     path: Path
     query_dir: Path | None = None
     _queries: dict[str, KqlQuery] = field(default_factory=dict, init=False, repr=False)
+    _resources: list[str] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.workspace = Workspace(self.path)
@@ -33,6 +34,7 @@ class WorkspaceSource:
 
     def close(self) -> None:
         self.workspace.close()
+        self._resources = None
 
     def supports(self, spec: RollupSpec) -> bool:
         return spec.kind == "metrics" or spec.name in self._queries
@@ -54,7 +56,9 @@ class WorkspaceSource:
 
     def _fetch_metrics(self, window: Window, grain: timedelta) -> ResultTable:
         rows: list[tuple[Any, ...]] = []
-        for resource_id in self.workspace.metric_resources():
+        if self._resources is None:  # a scan of the whole metrics table: once per open source, not per window
+            self._resources = self.workspace.metric_resources()
+        for resource_id in self._resources:
             account = resource_id.rstrip("/").rsplit("/", 1)[-1].upper()
             # One question per distinct split, naming all its metrics, as one Metrics API call would.
             by_split: dict[tuple[str, ...], list[str]] = {}
