@@ -43,3 +43,23 @@ class ArmPayloadError(AlertsError):
 
 class UnsafePlanError(AlertsError):
     """A plan changes more managed rules than the safety threshold allows; re-run with --force if that is meant."""
+
+
+class ArmError(AlertsError):
+    """ARM refused or failed a metricAlerts call; the message says which rule or scope and what to do."""
+
+
+class ArmTransientError(ArmError):
+    """ARM throttled (429) or failed (5xx, network) even after the client's retries; running again may succeed."""
+
+
+class ArmRejectedError(ArmError):
+    """ARM refused a request as invalid (400, e.g. an unknown metric); carries ARM's message and the rule name."""
+
+
+class ArmPermissionError(ArmError):
+    """ARM refused the identity (401/403); the message names the role needed on the scope."""
+
+
+class ApplyInterruptedError(AlertsError):
+    """An apply stopped part-way (ARM failed a call); what was done stays done, and the next apply converges."""

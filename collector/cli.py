@@ -7,6 +7,7 @@ import os
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,17 @@ class Context:
 class Group(click.Group):
     """Prints our errors as messages (with a traceback only under --debug) and picks the exit code."""
 
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *(e.name for e in _plugged_in())})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        command = super().get_command(ctx, name)
+        if command is None:
+            # Loaded only when asked for: the alerts group imports the Azure SDK, which other commands don't need.
+            found = next((e for e in _plugged_in() if e.name == name), None)
+            command = found.load() if found is not None else None
+        return command
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -55,6 +67,11 @@ class Group(click.Group):
                 raise
             click.echo(f"error: {e}", err=True)
             ctx.exit(2 if isinstance(e, InputError) else 1)
+
+
+def _plugged_in() -> list[EntryPoint]:
+    """Command groups other packages add (the `aoai_obs.commands` entry points)."""
+    return list(entry_points(group="aoai_obs.commands"))
 
 
 def parse_time(value: str, option: str) -> datetime:

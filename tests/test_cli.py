@@ -107,3 +107,17 @@ def test_import_with_bad_lines_imports_nothing_and_lists_them(tmp_path: Path) ->
     code, out, _ = run("query", "-", "--workspace", str(workspace), "--format", "csv",
                        input="AzureDiagnostics | count")
     assert (code, out.splitlines()) == (0, ["Count", "0"])
+
+
+def test_the_alerts_group_is_plugged_into_aoai_obs(tmp_path: Path) -> None:
+    pack = Path("alerts/pack/azure-openai.yaml").resolve()
+    environment = Path("tests/alerts/fixtures/environment.yaml").resolve()
+    code, out, _ = run("alerts", "validate", str(pack), str(environment))
+    assert (code, out.strip()) == (0, "15 rule(s) valid in 2 file(s).")
+
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("rules:\n  - name: x\n    metrik: AzureOpenAIRequests\n", encoding="utf-8")
+    code, out, err = run("alerts", "validate", str(environment), str(bad))
+    assert code == 1
+    assert f"{bad}:3" in out + err and "did you mean 'metric'" in out + err
+    assert "Traceback" not in out + err
