@@ -1,0 +1,387 @@
+"""Pure: the price book (effective-dated Azure OpenAI prices with provenance and overrides) and what tokens cost.
+
+Money is `Decimal` throughout. Prices are USD per 1M tokens, or USD per PTU-hour for provisioned deployments.
+Cost is never stored: it is computed at read time from usage rows, so correcting a price re-prices history.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from collector.errors import InputError, Problem
+
+Loc = tuple[str | int, ...]
+
+DEPLOYMENT_TYPES: tuple[str, ...] = (
+    "GlobalStandard",
+    "DataZoneStandard",
+    "Standard",
+    "GlobalBatch",
+    "GlobalProvisioned",
+    "DataZoneProvisioned",
+    "ProvisionedManaged",
+)
+#: Billed per PTU-hour whatever the traffic (azure-telemetry.md §7), not per token.
+PROVISIONED_TYPES: frozenset[str] = frozenset({"GlobalProvisioned", "DataZoneProvisioned", "ProvisionedManaged"})
+ANY_MODEL = "*"
+MILLION = Decimal(1_000_000)
+
+# -- located YAML ------------------------------------------------------------------------------------------------
+
+
+def did_you_mean(word: str, choices: Sequence[str]) -> str:
+    """A hint naming the closest choice, or listing them all when none is close."""
+    close = difflib.get_close_matches(word, list(choices), n=1)
+    return f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(choices)}"
+
+
+def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], path: Path) -> None:
+    if isinstance(node, yaml.MappingNode):
+        seen: dict[str, int] = {}
+        for key, value in node.value:
+            name, line = str(key.value), key.start_mark.line + 1
+            if name in seen:
+                problems.append(Problem(path, line, f"{name!r} is given twice (first at line {seen[name]})",
+                                        "keep one of them"))
+            seen.setdefault(name, line)
+            lines[(*loc, name)] = line
+            _index_lines(value, (*loc, name), lines, problems, path)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines[(*loc, i)] = item.start_mark.line + 1
+            _index_lines(item, (*loc, i), lines, problems, path)
+
+
+def read_located_yaml(path: Path, what: str) -> tuple[Any, dict[Loc, int], list[Problem]]:
+    """The document, the line of every key and list item, and the duplicate keys; unreadable files raise."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise InputError([Problem(path, None, f"cannot read the {what}: {e}")], f"1 problem in the {what}") from e
+    try:
+        loader = yaml.SafeLoader(text)
+    except yaml.YAMLError as e:
+        raise InputError([Problem(path, None, f"invalid YAML: {e}")], f"1 problem in the {what}") from e
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        raise InputError([Problem(path, mark.line + 1 if mark else None, f"invalid YAML: {e.problem or e.context}")],
+                         f"1 problem in the {what}") from e
+    except yaml.YAMLError as e:
+        raise InputError([Problem(path, None, f"invalid YAML: {e}")], f"1 problem in the {what}") from e
+    finally:
+        loader.dispose()
+    lines: dict[Loc, int] = {}
+    problems: list[Problem] = []
+    if node is not None:
+        lines[()] = node.start_mark.line + 1
+        _index_lines(node, (), lines, problems, path)
+    return data, lines, problems
+
+
+class Located:
+    """Collects problems against a file, each at the line of the nearest located key."""
+
+    def __init__(self, path: Path, lines: dict[Loc, int], problems: list[Problem]) -> None:
+        self.path, self.lines, self.problems = path, lines, problems
+
+    def add(self, loc: Loc, message: str, hint: str = "") -> None:
+        probe = loc
+        while probe and probe not in self.lines:
+            probe = probe[:-1]
+        where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
+        self.problems.append(Problem(self.path, self.lines.get(probe), f"{where}: {message}" if where else message,
+                                     hint))
+
+    def mapping(self, value: Any, loc: Loc, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            self.add(loc, "must be a mapping")
+            return {}
+        for key in value:
+            if str(key) not in allowed:
+                self.add((*loc, str(key)), "unknown key", did_you_mean(str(key), allowed))
+        for key in required:
+            if key not in value:
+                self.add(loc, f"{key!r} is required")
+        return value
+
+    def text(self, value: Any, loc: Loc) -> str | None:
+        if isinstance(value, str) and value.strip():
+            return value
+        self.add(loc, f"must be non-empty text, not {value!r}")
+        return None
+
+    def choice(self, value: Any, loc: Loc, choices: Sequence[str]) -> str | None:
+        if isinstance(value, str) and value in choices:
+            return value
+        self.add(loc, f"{value!r} is not allowed", did_you_mean(str(value), choices))
+        return None
+
+    def decimal(self, value: Any, loc: Loc, minimum: Decimal = Decimal(0)) -> Decimal | None:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            self.add(loc, f"{value!r} is not a number")
+            return None
+        try:
+            number = Decimal(str(value).strip())  # str() of a YAML float is its shortest exact spelling
+        except InvalidOperation:
+            self.add(loc, f"{value!r} is not a number")
+            return None
+        if not number.is_finite() or number < minimum:
+            self.add(loc, f"{value!r} must be a number of at least {minimum}")
+            return None
+        return number
+
+    def instant(self, value: Any, loc: Loc) -> datetime | None:
+        if isinstance(value, datetime):
+            return value if value.tzinfo else value.replace(tzinfo=UTC)
+        if isinstance(value, date):
+            return datetime(value.year, value.month, value.day, tzinfo=UTC)
+        self.add(loc, f"{value!r} is not a date", "write YYYY-MM-DD")
+        return None
+
+    def raise_if_any(self, what: str) -> None:
+        if self.problems:
+            self.problems.sort(key=lambda p: p.line or 0)  # stable: a line's problems keep their order
+            raise InputError(self.problems, f"{len(self.problems)} problem(s) in the {what} ({self.path})")
+
+
+# -- the book ----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PriceRow:
+    """One price, effective from a date, with where the figure came from. `None` rates are unknown (unpriced)."""
+
+    id: str
+    model: str  # "*" matches any model (provisioned prices are per PTU, not per model)
+    version: str | None  # None: any version
+    deployment_type: str
+    region: str | None  # None: any region
+    effective: datetime
+    input: Decimal | None  # USD per 1M input tokens
+    cached_input: Decimal | None
+    output: Decimal | None
+    ptu_hour: Decimal | None  # USD per PTU per hour (provisioned types)
+    source: str
+    retrieved: date
+    approximate: bool = False
+    override: str = ""  # the override applied, if any (set by price_for)
+
+    @property
+    def provisioned(self) -> bool:
+        return self.deployment_type in PROVISIONED_TYPES
+
+    @property
+    def unpriced(self) -> bool:
+        """Whether this row lacks the rate its deployment type is billed by."""
+        if self.provisioned:
+            return self.ptu_hour is None
+        return self.input is None or self.output is None
+
+
+@dataclass(frozen=True)
+class Override:
+    """A negotiated price: a discount percentage or full rates, for the book, an account or a deployment."""
+
+    scope: str  # book | account | deployment
+    name: str  # account or deployment name; "" for the book
+    account: str  # for a deployment: its account ("" = any)
+    model: str | None
+    deployment_type: str | None
+    discount_percent: Decimal | None
+    rates: Mapping[str, Decimal]  # any of input, cached_input, output, ptu_hour
+    source: str
+
+
+@dataclass(frozen=True)
+class PriceBook:
+    rows: tuple[PriceRow, ...]
+    overrides: tuple[Override, ...] = ()
+    currency: str = "USD"
+
+
+RATE_KEYS = ("input", "cached_input", "output", "ptu_hour")
+_ROW_KEYS = ("id", "model", "version", "deployment_type", "region", "effective", *RATE_KEYS, "source", "retrieved",
+             "approximate", "note")
+_OVERRIDE_KEYS = ("scope", "name", "account", "model", "deployment_type", "discount_percent", *RATE_KEYS, "source")
+_SCOPES = ("book", "account", "deployment")
+
+
+def _optional_text(at: Located, entry: dict[str, Any], key: str, loc: Loc) -> str | None:
+    if entry.get(key) is None:
+        return None
+    return at.text(entry[key], (*loc, key))
+
+
+def _row(at: Located, raw: Any, loc: Loc) -> PriceRow | None:
+    entry = at.mapping(raw, loc, _ROW_KEYS, ("model", "deployment_type", "effective", "source", "retrieved"))
+    if not entry:
+        return None
+    before = len(at.problems)
+    model = at.text(entry.get("model"), (*loc, "model")) if "model" in entry else None
+    dtype = at.choice(entry.get("deployment_type"), (*loc, "deployment_type"), DEPLOYMENT_TYPES) \
+        if "deployment_type" in entry else None
+    rates = {k: at.decimal(entry[k], (*loc, k)) if entry.get(k) is not None else None for k in RATE_KEYS}
+    if dtype in PROVISIONED_TYPES:
+        for k in ("input", "cached_input", "output"):
+            if entry.get(k) is not None:
+                at.add((*loc, k), f"a {dtype} deployment is billed per PTU-hour, not per token", "use ptu_hour")
+        if "ptu_hour" not in entry:
+            at.add(loc, "a provisioned row needs ptu_hour", "write `ptu_hour: null` if the rate is not known yet")
+    elif dtype is not None:
+        if entry.get("ptu_hour") is not None:
+            at.add((*loc, "ptu_hour"), f"a {dtype} deployment is billed per token, not per PTU-hour")
+        if entry.get("input") is None and "input" not in entry:
+            at.add(loc, "a token-priced row needs input (and output)", "write `input: null` if not known yet")
+    effective = at.instant(entry["effective"], (*loc, "effective")) if "effective" in entry else None
+    retrieved = at.instant(entry["retrieved"], (*loc, "retrieved")) if "retrieved" in entry else None
+    source = at.text(entry["source"], (*loc, "source")) if "source" in entry else None
+    version = _optional_text(at, entry, "version", loc)
+    region = _optional_text(at, entry, "region", loc)
+    approximate = entry.get("approximate", False)
+    if not isinstance(approximate, bool):
+        at.add((*loc, "approximate"), "must be true or false")
+    if len(at.problems) > before or model is None or dtype is None or effective is None or retrieved is None \
+            or source is None:
+        return None
+    row_id = entry.get("id") or f"{model}{'@' + version if version else ''}/{dtype}" \
+                                f"{'/' + region if region else ''}/{effective.date().isoformat()}"
+    return PriceRow(str(row_id), model, version, dtype, region, effective, rates["input"], rates["cached_input"],
+                    rates["output"], rates["ptu_hour"], source, retrieved.date(), bool(approximate))
+
+
+def _override(at: Located, raw: Any, loc: Loc) -> Override | None:
+    entry = at.mapping(raw, loc, _OVERRIDE_KEYS, ("scope", "source"))
+    if not entry:
+        return None
+    before = len(at.problems)
+    scope = at.choice(entry.get("scope"), (*loc, "scope"), _SCOPES) if "scope" in entry else None
+    name = ""
+    if scope in ("account", "deployment"):
+        name = at.text(entry.get("name"), (*loc, "name")) or ""
+    elif scope == "book" and "name" in entry:
+        at.add((*loc, "name"), "a book-wide override names no account or deployment")
+    dtype = entry.get("deployment_type")
+    if dtype is not None:
+        at.choice(dtype, (*loc, "deployment_type"), DEPLOYMENT_TYPES)
+    discount = at.decimal(entry["discount_percent"], (*loc, "discount_percent")) \
+        if entry.get("discount_percent") is not None else None
+    if discount is not None and discount > 100:
+        at.add((*loc, "discount_percent"), f"{discount} is more than 100")
+    rates = {k: v for k in RATE_KEYS if entry.get(k) is not None
+             and (v := at.decimal(entry[k], (*loc, k))) is not None}
+    if (discount is None) == (not rates) and len(at.problems) == before:
+        at.add(loc, "give either discount_percent or full rates (input, cached_input, output, ptu_hour)")
+    source = at.text(entry.get("source"), (*loc, "source")) if "source" in entry else None
+    if len(at.problems) > before or scope is None or source is None:
+        return None
+    return Override(scope, name, str(entry.get("account") or ""), entry.get("model"), dtype, discount, rates,
+                    source)
+
+
+def load_price_book(path: Path) -> PriceBook:
+    """Read and check a price book; every problem in the file is reported at once, with its line."""
+    data, lines, problems = read_located_yaml(path, "price book")
+    at = Located(path, lines, problems)
+    top = at.mapping(data, (), ("currency", "rows", "overrides"), ("rows",))
+    if top.get("currency", "USD") != "USD":
+        at.add(("currency",), "only USD is supported (Azure's list prices are in USD)")
+    raw_rows = top.get("rows") or []
+    raw_overrides = top.get("overrides") or []
+    for key, value in (("rows", raw_rows), ("overrides", raw_overrides)):
+        if not isinstance(value, list):
+            at.add((key,), "must be a list")
+    rows = [r for i, raw in enumerate(raw_rows if isinstance(raw_rows, list) else [])
+            if (r := _row(at, raw, ("rows", i))) is not None]
+    overrides = [o for i, raw in enumerate(raw_overrides if isinstance(raw_overrides, list) else [])
+                 if (o := _override(at, raw, ("overrides", i))) is not None]
+    seen: dict[str, int] = {}
+    for i, row in enumerate(rows):
+        if row.id in seen:
+            at.add(("rows", i), f"price id {row.id!r} is already used by rows[{seen[row.id]}]",
+                   "give one of them another id, or remove the duplicate")
+        seen.setdefault(row.id, i)
+    at.raise_if_any("price book")
+    return PriceBook(tuple(rows), tuple(overrides))
+
+
+# -- choosing and applying prices --------------------------------------------------------------------------------
+
+
+def _applies(o: Override, model: str, deployment_type: str, account: str | None, deployment: str | None) -> bool:
+    if o.model is not None and o.model != model:
+        return False
+    if o.deployment_type is not None and o.deployment_type != deployment_type:
+        return False
+    if o.scope == "account":
+        return o.name == account
+    if o.scope == "deployment":
+        return o.name == deployment and (not o.account or o.account == account)
+    return True
+
+
+def _apply(row: PriceRow, o: Override) -> PriceRow:
+    label = f"{o.scope}{':' + o.name if o.name else ''}"
+    if o.discount_percent is not None:
+        factor = (Decimal(100) - o.discount_percent) / Decimal(100)
+        rates: dict[str, Decimal | None] = {
+            k: (v * factor if (v := getattr(row, k)) is not None else None) for k in RATE_KEYS}
+        text = f"{label} -{o.discount_percent}% ({o.source})"
+    else:
+        rates = {k: o.rates.get(k, getattr(row, k)) for k in RATE_KEYS}
+        text = f"{label} rates ({o.source})"
+    return replace(row, override=text, input=rates["input"], cached_input=rates["cached_input"],
+                   output=rates["output"], ptu_hour=rates["ptu_hour"])
+
+
+def price_for(book: PriceBook, model: str, version: str | None, deployment_type: str, region: str | None,
+              at: datetime, *, account: str | None = None, deployment: str | None = None) -> PriceRow | None:
+    """The price of a deployment at an instant: the most specific row (model, then version, then region) among
+    those effective at or before `at`, the latest of them; then the most specific override (deployment, account,
+    book). None when no row matches: the caller prices the usage at zero and flags it."""
+    candidates = [
+        r for r in book.rows
+        if r.deployment_type == deployment_type and r.effective <= at
+        and r.model in (model, ANY_MODEL)
+        and (r.version is None or r.version == version)
+        and (r.region is None or (region is not None and r.region.lower() == region.lower()))
+    ]
+    if not candidates:
+        return None
+    best = max(candidates, key=lambda r: (r.model != ANY_MODEL, r.version is not None, r.region is not None,
+                                          r.effective))
+    rank = {"deployment": 0, "account": 1, "book": 2}
+    overrides = sorted((o for o in book.overrides if _applies(o, model, deployment_type, account, deployment)),
+                       key=lambda o: rank[o.scope])
+    return _apply(best, overrides[0]) if overrides else best
+
+
+def cost_of_tokens(row: PriceRow | None, prompt_tokens: int, cached_tokens: int, completion_tokens: int) -> Decimal:
+    """Exact USD of token usage: uncached input (prompt - cached) at the input rate, cached at the cached rate
+    (the input rate when the row has none), output at the output rate. Zero for no row or a provisioned row."""
+    if row is None or row.provisioned or row.unpriced:
+        return Decimal(0)
+    if not 0 <= cached_tokens <= prompt_tokens:
+        raise ValueError(f"cached tokens ({cached_tokens}) must lie between 0 and prompt tokens ({prompt_tokens})")
+    assert row.input is not None and row.output is not None  # not unpriced
+    cached_rate = row.cached_input if row.cached_input is not None else row.input
+    total = (Decimal(prompt_tokens - cached_tokens) * row.input + Decimal(cached_tokens) * cached_rate
+             + Decimal(completion_tokens) * row.output)
+    return total / MILLION
+
+
+def cost_of_ptus(row: PriceRow | None, ptus: int, minutes: int) -> Decimal:
+    """Exact USD of a provisioned deployment over some minutes: billed per PTU-hour, prorated per minute."""
+    if row is None or not row.provisioned or row.ptu_hour is None:
+        return Decimal(0)
+    return Decimal(ptus) * row.ptu_hour * Decimal(minutes) / Decimal(60)
