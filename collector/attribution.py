@@ -21,7 +21,8 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from collector.pricing import Located, PriceBook, PriceRow, cost_of_ptus, cost_of_tokens, price_for, read_located_yaml
+from collector.pricing import PriceBook, PriceRow, cost_of_ptus, cost_of_tokens, price_for
+from collector.yamlfile import Located, read_located_yaml
 
 MICRO_USD = Decimal("0.000001")
 DIRECT, OWNER, ESTIMATED, UNALLOCATED, IDLE = "direct", "owner", "estimated", "unallocated", "idle"

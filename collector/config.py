@@ -14,7 +14,6 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
 
-import yaml
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -30,6 +29,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from collector.errors import InputError, Problem
+from collector.yamlfile import Loc, dotted, read_located_yaml
 
 CONFIG_ENV = "AOAI_OBS_CONFIG"
 DEFAULT_FILE = "aoai-obs.yaml"
@@ -37,7 +37,6 @@ ENV_PREFIX = "AOAI_OBS_"
 SECRET_HINT = "put it in AOAI_OBS_STORE__URL or use PGPASSWORD / a .pgpass file"
 HOUR = timedelta(hours=1)
 
-Loc = tuple[str | int, ...]
 
 # -- values ------------------------------------------------------------------------------------------------------
 
@@ -338,61 +337,13 @@ def find_config(explicit: Path | None, environ: Mapping[str, str], cwd: Path) ->
     return default if default.is_file() else None
 
 
-def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], path: Path) -> None:
-    """Record the line of every key and list item, and report keys given twice (PyYAML keeps the last silently)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            name, line = str(key.value), key.start_mark.line + 1
-            if name in seen:
-                problems.append(Problem(path, line, f"{_dotted((*loc, name))} is given twice (first at line "
-                                                    f"{seen[name]})", "keep one of them"))
-            seen.setdefault(name, line)
-            lines[(*loc, name)] = line
-            _index_lines(value, (*loc, name), lines, problems, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            _index_lines(item, (*loc, i), lines, problems, path)
-
-
 def _summary(count: int, path: Path | None) -> str:
     return f"{count} problem(s) in the settings{f' ({path})' if path else ''}"
 
 
 def _read_yaml(path: Path) -> tuple[Any, dict[Loc, int], list[Problem]]:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise InputError([Problem(path, None, "settings file not found",
-                                  f"check --config and ${CONFIG_ENV}")], _summary(1, path)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError([Problem(path, None, f"cannot read the settings file: {e}")], _summary(1, path)) from e
-    try:
-        # The reader checks characters as soon as it is built: a control character raises here already.
-        loader = yaml.SafeLoader(text)
-    except yaml.YAMLError as e:
-        raise InputError([Problem(path, None, f"invalid YAML: {e}", "remove the control character")],
-                         _summary(1, path)) from e
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"column {mark.column + 1}: " if mark is not None else ""
-        raise InputError([Problem(path, mark.line + 1 if mark is not None else None,
-                                  f"invalid YAML at {where}{e.problem or e.context}", e.context or "")],
-                         _summary(1, path)) from e
-    except yaml.YAMLError as e:
-        raise InputError([Problem(path, None, f"invalid YAML: {e}")], _summary(1, path)) from e
-    finally:
-        loader.dispose()
-    lines: dict[Loc, int] = {}
-    problems: list[Problem] = []
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        _index_lines(node, (), lines, problems, path)
-    return data, lines, problems
+    return read_located_yaml(path, "settings file", summary=_summary(1, path),
+                             not_found_hint=f"check --config and ${CONFIG_ENV}")
 
 
 def _env_name(loc: Loc) -> str:
@@ -485,10 +436,7 @@ def _kind_of(value: object) -> str:
 
 
 def _dotted(loc: Loc) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}" if text else str(part)
-    return text or "the settings"
+    return dotted(loc) or "the settings"
 
 
 def _expand(error: ValidationError) -> Iterator[tuple[str, Loc, str, Any, dict[str, Any]]]:

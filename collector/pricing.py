@@ -6,19 +6,14 @@ Cost is never stored: it is computed at read time from usage rows, so correcting
 
 from __future__ import annotations
 
-import difflib
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
-from decimal import Decimal, InvalidOperation
+from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from collector.errors import InputError, Problem
-
-Loc = tuple[str | int, ...]
+from collector.yamlfile import Loc, Located, read_located_yaml
 
 DEPLOYMENT_TYPES: tuple[str, ...] = (
     "GlobalStandard",
@@ -33,127 +28,6 @@ DEPLOYMENT_TYPES: tuple[str, ...] = (
 PROVISIONED_TYPES: frozenset[str] = frozenset({"GlobalProvisioned", "DataZoneProvisioned", "ProvisionedManaged"})
 ANY_MODEL = "*"
 MILLION = Decimal(1_000_000)
-
-# -- located YAML ------------------------------------------------------------------------------------------------
-
-
-def did_you_mean(word: str, choices: Sequence[str]) -> str:
-    """A hint naming the closest choice, or listing them all when none is close."""
-    close = difflib.get_close_matches(word, list(choices), n=1)
-    return f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(choices)}"
-
-
-def _index_lines(node: yaml.Node, loc: Loc, lines: dict[Loc, int], problems: list[Problem], path: Path) -> None:
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            name, line = str(key.value), key.start_mark.line + 1
-            if name in seen:
-                problems.append(Problem(path, line, f"{name!r} is given twice (first at line {seen[name]})",
-                                        "keep one of them"))
-            seen.setdefault(name, line)
-            lines[(*loc, name)] = line
-            _index_lines(value, (*loc, name), lines, problems, path)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines[(*loc, i)] = item.start_mark.line + 1
-            _index_lines(item, (*loc, i), lines, problems, path)
-
-
-def read_located_yaml(path: Path, what: str) -> tuple[Any, dict[Loc, int], list[Problem]]:
-    """The document, the line of every key and list item, and the duplicate keys; unreadable files raise."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
-        raise InputError([Problem(path, None, f"cannot read the {what}: {e}")], f"1 problem in the {what}") from e
-    try:
-        loader = yaml.SafeLoader(text)
-    except yaml.YAMLError as e:
-        raise InputError([Problem(path, None, f"invalid YAML: {e}")], f"1 problem in the {what}") from e
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        raise InputError([Problem(path, mark.line + 1 if mark else None, f"invalid YAML: {e.problem or e.context}")],
-                         f"1 problem in the {what}") from e
-    except yaml.YAMLError as e:
-        raise InputError([Problem(path, None, f"invalid YAML: {e}")], f"1 problem in the {what}") from e
-    finally:
-        loader.dispose()
-    lines: dict[Loc, int] = {}
-    problems: list[Problem] = []
-    if node is not None:
-        lines[()] = node.start_mark.line + 1
-        _index_lines(node, (), lines, problems, path)
-    return data, lines, problems
-
-
-class Located:
-    """Collects problems against a file, each at the line of the nearest located key."""
-
-    def __init__(self, path: Path, lines: dict[Loc, int], problems: list[Problem]) -> None:
-        self.path, self.lines, self.problems = path, lines, problems
-
-    def add(self, loc: Loc, message: str, hint: str = "") -> None:
-        probe = loc
-        while probe and probe not in self.lines:
-            probe = probe[:-1]
-        where = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[")
-        self.problems.append(Problem(self.path, self.lines.get(probe), f"{where}: {message}" if where else message,
-                                     hint))
-
-    def mapping(self, value: Any, loc: Loc, allowed: Sequence[str], required: Sequence[str] = ()) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.add(loc, "must be a mapping")
-            return {}
-        for key in value:
-            if str(key) not in allowed:
-                self.add((*loc, str(key)), "unknown key", did_you_mean(str(key), allowed))
-        for key in required:
-            if key not in value:
-                self.add(loc, f"{key!r} is required")
-        return value
-
-    def text(self, value: Any, loc: Loc) -> str | None:
-        if isinstance(value, str) and value.strip():
-            return value
-        self.add(loc, f"must be non-empty text, not {value!r}")
-        return None
-
-    def choice(self, value: Any, loc: Loc, choices: Sequence[str]) -> str | None:
-        if isinstance(value, str) and value in choices:
-            return value
-        self.add(loc, f"{value!r} is not allowed", did_you_mean(str(value), choices))
-        return None
-
-    def decimal(self, value: Any, loc: Loc, minimum: Decimal = Decimal(0)) -> Decimal | None:
-        if isinstance(value, bool) or not isinstance(value, int | float | str):
-            self.add(loc, f"{value!r} is not a number")
-            return None
-        try:
-            number = Decimal(str(value).strip())  # str() of a YAML float is its shortest exact spelling
-        except InvalidOperation:
-            self.add(loc, f"{value!r} is not a number")
-            return None
-        if not number.is_finite() or number < minimum:
-            self.add(loc, f"{value!r} must be a number of at least {minimum}")
-            return None
-        return number
-
-    def instant(self, value: Any, loc: Loc) -> datetime | None:
-        if isinstance(value, datetime):
-            return value if value.tzinfo else value.replace(tzinfo=UTC)
-        if isinstance(value, date):
-            return datetime(value.year, value.month, value.day, tzinfo=UTC)
-        self.add(loc, f"{value!r} is not a date", "write YYYY-MM-DD")
-        return None
-
-    def raise_if_any(self, what: str) -> None:
-        if self.problems:
-            self.problems.sort(key=lambda p: p.line or 0)  # stable: a line's problems keep their order
-            raise InputError(self.problems, f"{len(self.problems)} problem(s) in the {what} ({self.path})")
-
 
 # -- the book ----------------------------------------------------------------------------------------------------
 
