@@ -195,3 +195,26 @@ def test_an_interrupted_apply_converges_on_the_next_run(arm: ArmEmulator) -> Non
         assert (len(second.unchanged), len(second.creates)) == (2, 2)
         assert apply(second, c, prune=True).changed == 2
         assert not plan(DESIRED, c.list_rules(SUB), prune=True, adopt=False).changes_pending
+
+
+def test_the_baseline_pack_validates_plans_and_applies_cleanly(arm: ArmEmulator) -> None:
+    from pathlib import Path
+
+    pack = [str(FIXTURES / "environment.yaml"), str(Path(alerts.cli.__file__).parent / "pack" / "azure-openai.yaml")]
+
+    def run(command: str, *extra: str) -> Result:
+        return CliRunner().invoke(alerts_group, [command, *pack, "--endpoint", arm.endpoint, "--ca-bundle",
+                                                 str(arm.ca_bundle), *extra])
+
+    validated = CliRunner().invoke(alerts_group, ["validate", *pack])
+    assert validated.exit_code == 0, validated.output
+    count = int(validated.output.split()[0])
+    planned = run("plan", "--json")
+    assert planned.exit_code == EXIT_CHANGES, planned.output
+    assert json.loads(planned.output)["summary"]["create"] == count
+    applied = run("apply", "--max-changes", str(count))
+    assert applied.exit_code == EXIT_IN_SYNC, applied.output
+    assert len(arm.calls("PUT")) == count  # every rule accepted by ARM (unknown metrics would be a 400)
+    again = run("plan", "--json")
+    assert again.exit_code == EXIT_IN_SYNC, again.output
+    assert json.loads(again.output)["summary"]["unchanged"] == count
