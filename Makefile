@@ -23,6 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.backfill
+	$(BIN)/python -m benchmarks.queries_per_cycle
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info
