@@ -280,6 +280,20 @@ class CollectorSettings(_Section):
         return self
 
 
+class PricesSettings(_Section):
+    book: ConfigPath | None = Field(
+        default=None, description="Price book YAML (effective-dated prices per model, deployment type and region, "
+                                  "with provenance and overrides); relative to the settings file's folder. Empty: "
+                                  "the shipped default book (collector/pricebook/default.yaml).")
+
+
+class TeamsSettings(_Section):
+    rules: ConfigPath | None = Field(
+        default=None, description="Attribution rules YAML (APIM subscription, caller, deployment, tag or owner -> "
+                                  "team, first match wins); relative to the settings file's folder. Empty: nothing "
+                                  "is attributed and all cost is `unallocated`.")
+
+
 class DemoSettings(_Section):
     days: Count = Field(
         default=90, ge=1, description="Days of demo traffic the demo generates, ending at the current hour.")
@@ -301,8 +315,8 @@ class Settings(_Section):
     store: StoreSettings = Field(default_factory=StoreSettings)
     collector: CollectorSettings = Field(default_factory=CollectorSettings)
     demo: DemoSettings = Field(default_factory=DemoSettings)
-    teams: Reserved = Field(default_factory=dict, description=_RESERVED)
-    prices: Reserved = Field(default_factory=dict, description=_RESERVED)
+    teams: TeamsSettings = Field(default_factory=TeamsSettings)
+    prices: PricesSettings = Field(default_factory=PricesSettings)
     budgets: Reserved = Field(default_factory=dict, description=_RESERVED)
     dashboards: Reserved = Field(default_factory=dict, description=_RESERVED)
     alerts: Reserved = Field(default_factory=dict, description=_RESERVED)
@@ -322,7 +336,7 @@ class Settings(_Section):
         return sources
 
 
-_FILE_ONLY = frozenset({"sources", "teams", "prices", "budgets", "dashboards", "alerts"})
+_FILE_ONLY = frozenset({"sources", "budgets", "dashboards", "alerts"})
 
 # -- reading -----------------------------------------------------------------------------------------------------
 

@@ -58,7 +58,7 @@ def test_defaults_without_a_file() -> None:
         timedelta(minutes=5), timedelta(minutes=10), timedelta(hours=1), timedelta(hours=6), timedelta(minutes=5))
     assert (c.queries, c.metrics_port) == ([], 0)
     assert (settings.demo.days, settings.demo.seed) == (90, 7)
-    assert settings.teams == {} and settings.alerts == {}
+    assert (settings.teams.rules, settings.prices.book, settings.alerts) == (None, None, {})
 
 
 def test_a_full_file(tmp_path: Path) -> None:
@@ -87,8 +87,9 @@ def test_a_full_file(tmp_path: Path) -> None:
           days: 7
           seed: 42
         teams:
-          search: {owner: alice}
-        prices: [{model: gpt-4o}]
+          rules: teams.yaml
+        prices:
+          book: prices/book.yaml
         budgets: {}
         dashboards:
         alerts: {}
@@ -105,8 +106,8 @@ def test_a_full_file(tmp_path: Path) -> None:
         timedelta(minutes=15), timedelta(minutes=20), timedelta(hours=2), timedelta(days=1), timedelta(minutes=1))
     assert (c.queries, c.metrics_port) == (["requests", "tokens"], 9464)
     assert (settings.demo.days, settings.demo.seed) == (7, 42)
-    assert settings.teams == {"search": {"owner": "alice"}}
-    assert settings.prices == [{"model": "gpt-4o"}]
+    assert settings.teams.rules == tmp_path / "teams.yaml"
+    assert settings.prices.book == tmp_path / "prices" / "book.yaml"
     assert settings.dashboards == {}
 
 
@@ -214,7 +215,7 @@ BAD_FILES = [
                  "store.retention.five_minute_days: should be greater than or equal to 2", "", id="below-minimum"),
     pytest.param("store: 5\n", 1, "store: must be a mapping of settings, not a number", "", id="section-not-mapping"),
     pytest.param("sources: {name: a}\n", 1, "sources: should be a valid list", "", id="sources-not-list"),
-    pytest.param("teams: 5\n", 1, "teams: this reserved section takes a mapping or a list", "",
+    pytest.param("budgets: 5\n", 1, "budgets: this reserved section takes a mapping or a list", "",
                  id="reserved-scalar"),
     pytest.param("sources:\n  - name: a\n    kind: workspace\n    path: a.duckdb\n"
                  "  - name: a\n    kind: workspace\n    path: b.duckdb\n", 5,
@@ -395,7 +396,7 @@ def test_other_variables_are_ignored() -> None:
      "did you mean AOAI_OBS_STORE__RETENTION__"),
     ("AOAI_OBS_SOURCES__0__PATH", "environment variable AOAI_OBS_SOURCES__0__PATH cannot set sources: it lives in "
      "the settings file only", ""),
-    ("AOAI_OBS_TEAMS__SEARCH", "cannot set teams", ""),
+    ("AOAI_OBS_BUDGETS__SEARCH", "cannot set budgets", ""),
 ])
 def test_an_unknown_override_is_a_problem(name: str, message: str, hint: str) -> None:
     (problem,) = problems_of(None, {name: "1"})
@@ -508,6 +509,8 @@ def test_every_documented_variable_is_accepted() -> None:
             load_settings(None, {doc.env: "1h"} if "grain" not in doc.env else {doc.env: "5m"})
         elif doc.env and doc.type == "integer":
             load_settings(None, {doc.env: "40"})
+        elif doc.env and doc.type == "path, optional":
+            assert load_settings(None, {doc.env: "/etc/aoai-obs/x.yaml"}) is not None
         elif doc.env:
             assert doc.path in ("store.url", "collector.queries")
 
