@@ -218,8 +218,7 @@ def _job_specs(jobs: Sequence[str]) -> list[Any]:
     unknown = [j for j in jobs if j not in names]
     if unknown:
         raise InputError([], f"unknown job(s) {', '.join(unknown)}; jobs: {', '.join(names)}")
-    configured = [j for j in jobs]
-    return [s for s in ROLLUPS if not configured or s.name in configured]
+    return [s for s in ROLLUPS if not jobs or s.name in jobs]
 
 
 def _open_store(ctx: Context) -> Any:
@@ -344,11 +343,13 @@ def status(ctx: Context) -> None:
 def demo(ctx: Context, once: bool) -> None:
     """Generate the demo organisation, backfill it into the store and keep collecting as traffic arrives."""
     from collector.demo_job import describe, follow, prepare
+    from collector.sources import first_workspace
 
     settings = ctx.settings
+    workspace_path = first_workspace(settings).path  # a clear error when no workspace source is configured
     store = _open_store(ctx)
     now = utcnow()
-    click.echo(f"demo: {settings.demo.days} days of demo traffic into {settings.sources[0].path}, "
+    click.echo(f"demo: {settings.demo.days} days of demo traffic into {workspace_path}, "
                f"rollups into {settings.store.url}", err=True)
     with click.progressbar(length=1, label="collecting", file=sys.stderr) as bar:
         def progress(done: int, total: int) -> None:
