@@ -42,7 +42,7 @@ def as_csv(result: ResultTable) -> str:
     return buffer.getvalue()
 
 
-def _json_value(value: Any, kql_type: str) -> Any:
+def _json_value(value: Any) -> Any:
     if isinstance(value, datetime):
         return _cell(value)
     if isinstance(value, Decimal):
@@ -55,6 +55,6 @@ def as_json(result: ResultTable) -> str:
     table = {
         "name": "PrimaryResult",
         "columns": [{"name": c.name, "type": c.type} for c in result.columns],
-        "rows": [[_json_value(v, c.type) for v, c in zip(row, result.columns, strict=True)] for row in result.rows],
+        "rows": [[_json_value(v) for v in row] for row in result.rows],
     }
     return json.dumps({"tables": [table]}, indent=1)

@@ -32,6 +32,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from alerts import catalog
+from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
 from tests.emulators.tls import RunningServer, serve_https
 
 API_VERSION = "2018-03-01"
@@ -39,8 +40,6 @@ TYPE = "Microsoft.Insights/metricAlerts"
 LAST_UPDATED = "2025-03-03T10:00:00.0000000Z"
 _PATH = re.compile(r"/subscriptions/([^/]+)(?:/resourceGroups/([^/]+))?/providers/Microsoft\.Insights/metricAlerts"
                    r"(?:/([^/]+))?/?", re.IGNORECASE)
-_FAULT_CODES = {400: "BadRequest", 403: "AuthorizationFailed", 429: "TooManyRequests", 500: "InternalServerError",
-                503: "ServiceUnavailable"}
 _CRITERIA = ("Microsoft.Azure.Monitor.SingleResourceMultipleMetricCriteria",
              "Microsoft.Azure.Monitor.MultipleResourceMultipleMetricCriteria")
 
@@ -66,11 +65,6 @@ class RecordedRequest:
     body: Any
     status: int
 
-
-class _ArmError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass
@@ -166,31 +160,31 @@ class ArmEmulator:
         fault = self._take_fault(method)
         if fault is not None:
             headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-            return fault.status, headers, _error_body(_FAULT_CODES.get(fault.status, "Error"),
+            return fault.status, headers, arm_error_body(FAULT_CODES.get(fault.status, "Error"),
                                                       f"injected {fault.status}")
         try:
             if not authorization.startswith("Bearer "):
-                raise _ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
+                raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
                                                              "missing.")
             if query.get("api-version") != API_VERSION:
-                raise _ArmError(400, "InvalidApiVersionParameter",
+                raise ArmError(400, "InvalidApiVersionParameter",
                                 f"The api-version '{query.get('api-version')}' is invalid. Supported: {API_VERSION}.")
             match = _PATH.fullmatch(path)
             if match is None:
-                raise _ArmError(404, "PathNotFound", f"The path {path} is not served by this emulator.")
+                raise ArmError(404, "PathNotFound", f"The path {path} is not served by this emulator.")
             subscription, group, name = match[1], match[2], match[3]
             if name is None:
                 if method != "GET":
-                    raise _ArmError(405, "MethodNotAllowed", f"{method} is not allowed on a collection.")
+                    raise ArmError(405, "MethodNotAllowed", f"{method} is not allowed on a collection.")
                 return 200, {}, json.dumps({"value": self._list(subscription, group)}).encode()
             if group is None:
-                raise _ArmError(404, "PathNotFound", f"The path {path} is not served by this emulator.")
+                raise ArmError(404, "PathNotFound", f"The path {path} is not served by this emulator.")
             key = (subscription.lower(), group.lower(), name.lower())
             if method == "GET":
                 with self._lock:
                     found = self.rules.get(key)
                 if found is None:
-                    raise _ArmError(404, "ResourceNotFound", f"The Resource '{TYPE}/{name}' under resource group "
+                    raise ArmError(404, "ResourceNotFound", f"The Resource '{TYPE}/{name}' under resource group "
                                                              f"'{group}' was not found.")
                 return 200, {}, json.dumps(found).encode()
             if method == "PUT":
@@ -199,9 +193,9 @@ class ArmEmulator:
                 with self._lock:
                     gone = self.rules.pop(key, None)
                 return (200 if gone is not None else 204), {}, b""
-            raise _ArmError(405, "MethodNotAllowed", f"{method} is not served by this emulator.")
-        except _ArmError as e:
-            return e.status, {}, _error_body(e.code, e.message)
+            raise ArmError(405, "MethodNotAllowed", f"{method} is not served by this emulator.")
+        except ArmError as e:
+            return e.status, {}, arm_error_body(e.code, e.message)
 
     def _list(self, subscription: str, group: str | None) -> list[dict[str, Any]]:
         with self._lock:
@@ -231,8 +225,8 @@ class ArmEmulator:
 
 
 def _validate(name: str, body: Any) -> None:
-    def bad(message: str) -> _ArmError:
-        return _ArmError(400, "BadRequest", message)
+    def bad(message: str) -> ArmError:
+        return ArmError(400, "BadRequest", message)
 
     if not isinstance(body, dict) or not isinstance(body.get("properties"), dict):
         raise bad(f"The request content of alert rule '{name}' is not a metric alert resource.")
@@ -288,5 +282,3 @@ def _handler(emulator: ArmEmulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()

@@ -26,6 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from collector.workspace.engine import MetricSeries, MetricsRequest, Workspace, insert_rows
 from collector.workspace.schema import METRICS_COLUMNS, METRICS_TABLE
+from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
 from tests.emulators.tls import RunningServer, serve_https
 
 API_VERSION = "2024-02-01"
@@ -60,8 +61,6 @@ METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
 _AGGREGATIONS = ("average", "count", "minimum", "maximum", "total")
 _INTERVALS = {"PT1M": 1, "PT5M": 5, "PT15M": 15, "PT30M": 30, "PT1H": 60, "PT6H": 360, "PT12H": 720, "P1D": 1440}
 _MAX_METRICS = 20
-_FAULT_CODES = {400: "BadRequest", 403: "AuthorizationFailed", 429: "TooManyRequests", 500: "InternalServerError",
-                503: "ServiceUnavailable", 504: "GatewayTimeout"}
 _DEFAULT_TOP = 10
 
 
@@ -84,11 +83,6 @@ class RecordedRequest:
     authorization: str
     status: int
 
-
-class _ArmError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
 
 
 @dataclass
@@ -176,37 +170,37 @@ class MetricsEmulator:
                 time.sleep(fault.delay)
             if fault.status != 200:
                 headers = {"Retry-After": fault.retry_after} if fault.retry_after is not None else {}
-                code = _FAULT_CODES.get(fault.status, "Error")
-                return fault.status, headers, _error_body(code, f"injected {fault.status}")
+                code = FAULT_CODES.get(fault.status, "Error")
+                return fault.status, headers, arm_error_body(code, f"injected {fault.status}")
             if fault.body is not None:
                 return 200, {}, fault.body
         try:
             if not authorization.startswith("Bearer "):
-                raise _ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
+                raise ArmError(401, "AuthenticationFailed", "Authentication failed. The 'Authorization' header is "
                                                              "missing.")
             if method != "GET" or not path.lower().endswith(_METRICS_PATH):
-                raise _ArmError(404, "PathNotFound", f"The path {path} is not served by this emulator.")
+                raise ArmError(404, "PathNotFound", f"The path {path} is not served by this emulator.")
             resource_id = path[: -len(_METRICS_PATH)]
             return 200, {}, json.dumps(self._metrics(resource_id, query)).encode()
-        except _ArmError as e:
-            return e.status, {}, _error_body(e.code, e.message)
+        except ArmError as e:
+            return e.status, {}, arm_error_body(e.code, e.message)
 
     def _metrics(self, resource_id: str, query: dict[str, str]) -> dict[str, Any]:
         if query.get("api-version") != API_VERSION:
-            raise _ArmError(400, "InvalidApiVersionParameter",
+            raise ArmError(400, "InvalidApiVersionParameter",
                             f"The api-version '{query.get('api-version')}' is invalid. Supported: {API_VERSION}.")
         namespace = query.get("metricnamespace", NAMESPACE)
         if namespace.lower() != NAMESPACE.lower():
-            raise _ArmError(400, "BadRequest", f"Metric namespace {namespace} is not valid for this resource.")
+            raise ArmError(400, "BadRequest", f"Metric namespace {namespace} is not valid for this resource.")
         with self._lock:
             known = {r.lower(): r for r in self._workspace.metric_resources()}
         if resource_id.lower() not in known:
-            raise _ArmError(404, "ResourceNotFound", f"The Resource '{resource_id}' was not found.")
+            raise ArmError(404, "ResourceNotFound", f"The Resource '{resource_id}' was not found.")
         names = _metric_names(query.get("metricnames", ""), self.metrics)
         aggregations = _aggregations(query.get("aggregation"), [self.metrics[n] for n in names])
         interval_text = query.get("interval", "PT1M")
         if interval_text.upper() not in _INTERVALS:
-            raise _ArmError(400, "BadRequest", f"Invalid time grain {interval_text}; supported: "
+            raise ArmError(400, "BadRequest", f"Invalid time grain {interval_text}; supported: "
                                                f"{', '.join(_INTERVALS)}.")
         interval = timedelta(minutes=_INTERVALS[interval_text.upper()])
         start, end = _timespan(query.get("timespan"))
@@ -215,7 +209,7 @@ class MetricsEmulator:
         for name in names:
             missing = [d for d in split_by if d not in self.metrics[name][1]]
             if missing:
-                raise _ArmError(400, "BadRequest", f"Metric {name} has no dimension(s) {', '.join(missing)}.")
+                raise ArmError(400, "BadRequest", f"Metric {name} has no dimension(s) {', '.join(missing)}.")
         top = int(query.get("top", _DEFAULT_TOP)) if filter_text else None
         request = MetricsRequest(known[resource_id.lower()], tuple(names), start, end, interval, split_by, filters)
         with self._lock:
@@ -253,19 +247,17 @@ def _handler(emulator: MetricsEmulator) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _error_body(code: str, message: str) -> bytes:
-    return json.dumps({"error": {"code": code, "message": message}}).encode()
 
 
 def _metric_names(text: str, metrics: dict[str, tuple[str, tuple[str, ...]]]) -> list[str]:
     names = [n.strip() for n in text.split(",") if n.strip()]
     if not names:
-        raise _ArmError(400, "BadRequest", "metricnames is required.")
+        raise ArmError(400, "BadRequest", "metricnames is required.")
     if len(names) > _MAX_METRICS:
-        raise _ArmError(400, "BadRequest", f"At most {_MAX_METRICS} metrics per request, got {len(names)}.")
+        raise ArmError(400, "BadRequest", f"At most {_MAX_METRICS} metrics per request, got {len(names)}.")
     unknown = [n for n in names if n not in metrics]
     if unknown:
-        raise _ArmError(400, "BadRequest",
+        raise ArmError(400, "BadRequest",
                         f"Failed to find metric configuration for provider: Microsoft.CognitiveServices, resource "
                         f"Type: accounts, metric: {', '.join(unknown)}, Valid metrics: {', '.join(metrics)}")
     return names
@@ -277,7 +269,7 @@ def _aggregations(text: str | None, metrics: list[tuple[str, tuple[str, ...]]]) 
     wanted = [a.strip().lower() for a in text.split(",") if a.strip()]
     bad = [a for a in wanted if a not in _AGGREGATIONS]
     if bad or not wanted:
-        raise _ArmError(400, "BadRequest", f"Invalid aggregation(s) {', '.join(bad) or text!r}; valid: "
+        raise ArmError(400, "BadRequest", f"Invalid aggregation(s) {', '.join(bad) or text!r}; valid: "
                                            f"{', '.join(_AGGREGATIONS)}.")
     return wanted
 
@@ -317,7 +309,7 @@ def _timespan(text: str | None) -> tuple[datetime, datetime]:
             start = end - d
         if start is not None and end is not None and start < end:
             return start, end
-    raise _ArmError(400, "BadRequest", f"Invalid timespan '{text}': expected startTime/endTime in ISO 8601.")
+    raise ArmError(400, "BadRequest", f"Invalid timespan '{text}': expected startTime/endTime in ISO 8601.")
 
 
 _CLAUSE = re.compile(r"^\s*(\w+)\s+eq\s+'((?:[^']|'')*)'\s*$", re.IGNORECASE)
@@ -331,10 +323,10 @@ def _parse_filter(text: str) -> tuple[tuple[str, ...], dict[str, tuple[str, ...]
         alternatives = re.split(r"\s+or\s+", part.strip().removeprefix("(").removesuffix(")"), flags=re.IGNORECASE)
         clauses = [_CLAUSE.match(a) for a in alternatives]
         if not all(clauses):
-            raise _ArmError(400, "BadRequest", f"The $filter '{text}' is invalid near '{part.strip()}'.")
+            raise ArmError(400, "BadRequest", f"The $filter '{text}' is invalid near '{part.strip()}'.")
         names = {c.group(1).lower() for c in clauses if c}
         if len(names) != 1:
-            raise _ArmError(400, "BadRequest", f"The $filter '{text}' is invalid: 'or' cannot separate two "
+            raise ArmError(400, "BadRequest", f"The $filter '{text}' is invalid: 'or' cannot separate two "
                                                "different metadata names.")
         dimension = _canonical(next(c.group(1) for c in clauses if c))
         values = tuple(c.group(2).replace("''", "'") for c in clauses if c)
@@ -350,7 +342,7 @@ def _canonical(dimension: str) -> str:
         for known in dims:
             if known.lower() == dimension.lower():
                 return known
-    raise _ArmError(400, "BadRequest", f"Unknown dimension {dimension}.")
+    raise ArmError(400, "BadRequest", f"Unknown dimension {dimension}.")
 
 
 def _iso(moment: datetime) -> str:
