@@ -12,6 +12,7 @@ deployment's totals, and any sum of buckets does too.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from collector.pricing import PriceBook, PriceRow, cost_of_ptus, cost_of_tokens,
 from collector.yamlfile import Located, read_located_yaml
 
 MICRO_USD = Decimal("0.000001")
+_GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 DIRECT, OWNER, ESTIMATED, UNALLOCATED, IDLE = "direct", "owner", "estimated", "unallocated", "idle"
 METHODS = (DIRECT, OWNER, ESTIMATED, UNALLOCATED, IDLE)
 RULE_KINDS = ("apim_subscription", "caller", "deployment", "tag", "owner")
@@ -126,6 +128,9 @@ class AttributionRules:
     rules: tuple[Rule, ...] = ()
     estimate_by: str = "requests"
     provisioned: tuple[ProvisionedSplit, ...] = ()
+    #: Object ids (lower-case) of API Management gateways' managed identities: usage Azure logs under one of
+    #: them was made through the gateway, and is re-keyed to APIM subscriptions (see collector/usage.py).
+    apim_gateways: frozenset[str] = frozenset()
 
 
 def match(rules: AttributionRules, deployment: DeploymentInfo, caller_object_id: str,
@@ -136,7 +141,8 @@ def match(rules: AttributionRules, deployment: DeploymentInfo, caller_object_id:
             return rule.team, DIRECT
         if rule.kind == "caller" and caller_object_id and rule.value.lower() == caller_object_id.lower():
             return rule.team, DIRECT
-        if rule.kind == "deployment" and rule.value == deployment.name and rule.account in ("", deployment.account):
+        if (rule.kind == "deployment" and rule.value == deployment.name
+                and rule.account in ("", deployment.account.lower())):
             return rule.team, OWNER
         if rule.kind == "tag" and rule.value in deployment.tags:
             value = deployment.tags[rule.value]
@@ -178,7 +184,8 @@ def _rule(at: Located, raw: Any, loc: tuple[str | int, ...]) -> Rule | None:
     if len(at.problems) > before:
         return None
     tag_value = str(entry["value"]) if entry.get("value") is not None else None
-    return Rule(kind, value, str(team or ""), str(entry.get("account") or ""), tag_value)
+    # Account names compare lower-case, as ARM treats them (Log Analytics upper-cases them).
+    return Rule(kind, value, str(team or ""), str(entry.get("account") or "").lower(), tag_value)
 
 
 def _split(at: Located, raw: Any, loc: tuple[str | int, ...]) -> ProvisionedSplit | None:
@@ -209,7 +216,7 @@ def load_attribution_rules(path: Path) -> AttributionRules:
     """Read and check attribution rules; every problem in the file is reported at once, with its line."""
     data, lines, problems = read_located_yaml(path, "attribution rules")
     at = Located(path, lines, problems)
-    top = at.mapping(data, (), ("rules", "estimate_by", "provisioned"), ("rules",))
+    top = at.mapping(data, (), ("rules", "estimate_by", "provisioned", "apim_gateways"), ("rules",))
     estimate_by = at.choice(top.get("estimate_by", "requests"), ("estimate_by",), ESTIMATE_BY) or "requests"
     sections: dict[str, list[Any]] = {}
     for key in ("rules", "provisioned"):
@@ -221,8 +228,26 @@ def load_attribution_rules(path: Path) -> AttributionRules:
     rules = [r for i, raw in enumerate(sections["rules"]) if (r := _rule(at, raw, ("rules", i))) is not None]
     splits = [s for i, raw in enumerate(sections["provisioned"])
               if (s := _split(at, raw, ("provisioned", i))) is not None]
+    gateways = _gateways(at, top.get("apim_gateways"))
     at.raise_if_any("attribution rules")
-    return AttributionRules(tuple(rules), estimate_by, tuple(splits))
+    return AttributionRules(tuple(rules), estimate_by, tuple(splits), gateways)
+
+
+def _gateways(at: Located, raw: Any) -> frozenset[str]:
+    if raw is None:
+        return frozenset()
+    if not isinstance(raw, list):
+        at.add(("apim_gateways",), "must be a list of object ids (the gateways' managed identities)")
+        return frozenset()
+    found = set()
+    for i, value in enumerate(raw):
+        text = at.text(value, ("apim_gateways", i))
+        if text is not None and not _GUID.fullmatch(text):
+            at.add(("apim_gateways", i), f"{text!r} is not an Entra object id (a GUID)",
+                   "the object id of the gateway's managed identity, as Azure OpenAI logs it in objectId")
+        elif text is not None:
+            found.add(text.lower())
+    return frozenset(found)
 
 
 # -- exact apportioning ------------------------------------------------------------------------------------------
@@ -337,7 +362,8 @@ def _portions(rules: AttributionRules, dep: DeploymentInfo, usage: Sequence[Toke
 def _ptu_weights(rules: AttributionRules, dep: DeploymentInfo, portions: dict[tuple[str, str], _Counts]
                  ) -> dict[tuple[str, str], Decimal]:
     split = next((s for s in rules.provisioned
-                  if s.deployment == dep.name and s.account in ("", dep.account)), ProvisionedSplit(dep.name))
+                  if s.deployment == dep.name and s.account.lower() in ("", dep.account.lower())),
+                 ProvisionedSplit(dep.name))
     if split.split == "fixed":
         weights = {(team, OWNER): share for team, share in split.shares.items()}
         return {who: weights.get(who, Decimal(0)) for who in portions} | weights

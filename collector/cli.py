@@ -227,6 +227,15 @@ def _open_store(ctx: Context) -> Any:
     return Store.open(ctx.settings.store.url)
 
 
+def _cost_job(ctx: Context) -> Any:
+    """The cost and budget work that follows each pass; bad price book, rules, inventory or budget files stop the
+    command before anything is collected."""
+    from collector.cost_job import CostJob
+    from collector.inventories import build_inventory
+
+    return CostJob.from_settings(ctx.settings, build_inventory(ctx.settings).deployments())
+
+
 def _finish(summary: Any) -> None:
     log.info("%s", summary.line())
     if not summary.ok:
@@ -247,8 +256,10 @@ def collect_once_cmd(ctx: Context, sources: tuple[str, ...], jobs: tuple[str, ..
     from collector.sources import build_sources
 
     specs = _job_specs(jobs or tuple(ctx.settings.collector.queries))
+    cost_job = _cost_job(ctx)
     store = _open_store(ctx)
     summary = collect_once(store, build_sources(ctx.settings, sources), specs, timing_of(ctx.settings), utcnow())
+    log.info("%s", cost_job.after_pass(store, utcnow()))
     _finish(summary)
 
 
@@ -264,6 +275,7 @@ def collect_run(ctx: Context) -> None:
 
     settings = ctx.settings
     specs = _job_specs(tuple(settings.collector.queries))
+    cost_job = _cost_job(ctx)
     store = _open_store(ctx)
     sources = build_sources(settings)
     health = HealthMetrics()
@@ -279,6 +291,7 @@ def collect_run(ctx: Context) -> None:
         store.apply_retention(now, five_minute_days=retention.five_minute_days, hourly_days=retention.hourly_days)
         health.observe(summary, store.job_statuses(), now)
         log.info("%s", summary.line())
+        log.info("%s", cost_job.after_pass(store, now))
 
     run_every(settings.collector.interval, one_pass, utcnow)
 
@@ -302,11 +315,16 @@ def collect_backfill(ctx: Context, since_text: str, until_text: str, sources: tu
         raise InputError([], f"--since ({since.isoformat()}) must be before --until ({until.isoformat()})")
     timing = timing_of(ctx.settings)
     specs = _job_specs(jobs or tuple(ctx.settings.collector.queries))
+    cost_job = _cost_job(ctx)
     store = _open_store(ctx)
     windows = len(list(split_range(since, until, timing.grain, timing.max_window)))
     with click.progressbar(length=windows, label="backfill", file=sys.stderr) as bar:
         summary = backfill(store, build_sources(ctx.settings, sources), specs, timing, since, until, utcnow(),
                            on_window=lambda _w: bar.update(1))
+    from collector.costs import refresh_costs
+
+    days = refresh_costs(store, cost_job.model, since, min(until, utcnow()), utcnow())
+    log.info("cost: %d day(s) re-attributed", days)
     _finish(summary)
 
 
@@ -347,6 +365,7 @@ def demo(ctx: Context, once: bool) -> None:
 
     settings = ctx.settings
     workspace_path = first_workspace(settings).path  # a clear error when no workspace source is configured
+    cost_job = _cost_job(ctx)
     store = _open_store(ctx)
     now = utcnow()
     click.echo(f"demo: {settings.demo.days} days of demo traffic into {workspace_path}, "
@@ -356,16 +375,24 @@ def demo(ctx: Context, once: bool) -> None:
             bar.length = total
             bar.update(done - bar.pos)
 
-        step = prepare(settings, store, now, progress=progress)
+        step = prepare(settings, store, now, progress=progress, cost_job=cost_job)
     click.echo(step.summary.line(), err=True)
+    click.echo(step.cost, err=True)
     click.echo(describe(settings, store, now))
     if not step.summary.ok:
         raise TerminalError("the demo collection had failures: " + step.summary.line())
     if not once:
         click.echo(f"\ncollecting every {settings.collector.interval} as new demo traffic arrives; Ctrl-C stops",
                    err=True)
-        follow(settings, store, utcnow, lambda text: click.echo(text, err=True))
+        follow(settings, store, utcnow, lambda text: click.echo(text, err=True), cost_job)
 
+
+# Cost commands live in their own module (collector/cost_cli.py); they import the cost model only when run.
+from collector.cost_cli import budgets, cost, export  # noqa: E402
+
+main.add_command(export)
+main.add_command(cost)
+main.add_command(budgets)
 
 if __name__ == "__main__":
     main()

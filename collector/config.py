@@ -21,6 +21,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainValidator,
+    SecretStr,
     ValidationError,
     ValidationInfo,
     field_validator,
@@ -35,6 +36,7 @@ CONFIG_ENV = "AOAI_OBS_CONFIG"
 DEFAULT_FILE = "aoai-obs.yaml"
 ENV_PREFIX = "AOAI_OBS_"
 SECRET_HINT = "put it in AOAI_OBS_STORE__URL or use PGPASSWORD / a .pgpass file"
+WEBHOOK_URL_HINT = "set the environment variable AOAI_OBS_BUDGETS__WEBHOOK_URL instead"
 HOUR = timedelta(hours=1)
 
 
@@ -287,6 +289,17 @@ class PricesSettings(_Section):
                                   "the shipped default book (collector/pricebook/default.yaml).")
 
 
+class InventorySettings(_Section):
+    file: ConfigPath | None = Field(
+        default=None, description="Deployments YAML (account, name, model, version, type, region, capacity, "
+                                  "owner_team, tags per deployment); relative to the settings file's folder. An "
+                                  "entry replaces what Azure or the demo says of that deployment. Empty: none.")
+    from_azure: bool = Field(
+        default=True, description="Read the deployments of every `metrics` source's accounts from Azure Resource "
+                                  "Manager (same identity; Reader or Monitoring Reader on each account). No "
+                                  "effect without a metrics source.")
+
+
 class TeamsSettings(_Section):
     rules: ConfigPath | None = Field(
         default=None, description="Attribution rules YAML (APIM subscription, caller, deployment, tag or owner -> "
@@ -294,11 +307,60 @@ class TeamsSettings(_Section):
                                   "is attributed and all cost is `unallocated`.")
 
 
+def _webhook_url(value: SecretStr | None) -> SecretStr | None:
+    if value is None or not value.get_secret_value().strip():
+        return None  # an empty variable turns notifications off
+    text = value.get_secret_value().strip()
+    try:
+        parts = urlsplit(text)
+        ok = parts.scheme in ("https", "http") and bool(parts.hostname)
+    except ValueError:
+        ok = False
+    if not ok:  # never echo the value: it is a credential
+        raise ValueError("not a webhook URL: it must start with https:// and name a host")
+    return SecretStr(text)
+
+
+class BudgetsSettings(_Section):
+    file: ConfigPath | None = Field(
+        default=None, description="Budgets YAML (monthly USD per team or deployment, thresholds in percent); "
+                                  "relative to the settings file's folder. Empty: no budgets.")
+    webhook_format: Literal["slack", "teams"] = Field(
+        default="slack", description="Body of budget notifications: `slack` (`{\"text\": ...}`, Slack incoming "
+                                     "webhooks) or `teams` (an Adaptive Card message, Teams Workflows webhooks).")
+    webhook_url: Annotated[SecretStr | None, AfterValidator(_webhook_url)] = Field(
+        default=None, description="Where a notification is POSTed once per budget threshold and month. A secret: "
+                                  "set the variable, never the file. Empty: budgets are evaluated, nothing is "
+                                  "sent.")
+
+
 class DemoSettings(_Section):
     days: Count = Field(
         default=90, ge=1, description="Days of demo traffic the demo generates, ending at the current hour.")
     seed: Count = Field(
         default=7, description="Random seed of the demo generator: the same seed gives the same traffic.")
+
+
+def _time_zone(value: str) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError) as e:
+        close = difflib.get_close_matches(value, sorted(available_timezones()), n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "use an IANA name such as UTC or Europe/Paris"
+        raise ValueError(f"{value!r} is not an IANA time zone: {hint}") from e
+    return value
+
+
+class DashboardsSettings(_Section):
+    timezone: Annotated[str, AfterValidator(_time_zone)] = Field(
+        default="UTC", description="IANA time zone the dashboards show times in (e.g. Europe/Paris); the store "
+                                   "stays in UTC.")
+    host: str = Field(
+        default="127.0.0.1", description="Address `aoai-obs serve` listens on; 0.0.0.0 exposes the dashboards to "
+                                         "the network, which has no login of its own.")
+    port: Count = Field(default=8050, ge=1, le=65535, description="Port `aoai-obs serve` listens on.")
 
 
 def _default_sources() -> list[SourceSettings]:
@@ -317,8 +379,9 @@ class Settings(_Section):
     demo: DemoSettings = Field(default_factory=DemoSettings)
     teams: TeamsSettings = Field(default_factory=TeamsSettings)
     prices: PricesSettings = Field(default_factory=PricesSettings)
-    budgets: Reserved = Field(default_factory=dict, description=_RESERVED)
-    dashboards: Reserved = Field(default_factory=dict, description=_RESERVED)
+    inventory: InventorySettings = Field(default_factory=InventorySettings)
+    budgets: BudgetsSettings = Field(default_factory=BudgetsSettings)
+    dashboards: DashboardsSettings = Field(default_factory=DashboardsSettings)
     alerts: Reserved = Field(default_factory=dict, description=_RESERVED)
 
     @field_validator("sources")
@@ -336,7 +399,7 @@ class Settings(_Section):
         return sources
 
 
-_FILE_ONLY = frozenset({"sources", "budgets", "dashboards", "alerts"})
+_FILE_ONLY = frozenset({"sources", "alerts"})
 
 # -- reading -----------------------------------------------------------------------------------------------------
 
@@ -423,6 +486,11 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         raise InputError([Problem(path, lines.get(()), f"the settings must be a mapping of sections, not a "
                                                        f"{_kind_of(data)}", "start with e.g. `store:` or `sources:`")],
                          _summary(1, path))
+    budgets = data.get("budgets")
+    if path is not None and isinstance(budgets, dict) and "webhook_url" in budgets:
+        del budgets["webhook_url"]  # refused whatever it holds; never validated, so never echoed
+        problems.append(Problem(path, lines.get(("budgets", "webhook_url")), "budgets.webhook_url is a credential; "
+                                "settings files must not hold secrets", WEBHOOK_URL_HINT))
     overrides, env_problems = _env_overrides(environ)
     origins = {loc: name for loc, value, name in overrides if _apply(data, loc, value)}
     url = data.get("store", {}).get("url") if isinstance(data.get("store"), dict) else None
@@ -551,7 +619,8 @@ def _type_name(annotation: Any) -> str:
     if get_origin(annotation) is list:
         item = get_args(annotation)[0]
         return f"list of {_type_name(item)}s" if item in (str, int) else "list of sources"
-    names = {timedelta: "duration", int: "integer", str: "string", Path: "path", bool: "boolean"}
+    names = {timedelta: "duration", int: "integer", str: "string", Path: "path", bool: "boolean",
+             SecretStr: "secret string"}
     return names.get(annotation, "mapping or list")
 
 
@@ -591,8 +660,8 @@ def render_settings_markdown() -> str:
     rows = ["| Setting | Type | Default | Environment variable | Description |", "|---|---|---|---|---|"]
     for doc in iter_setting_docs():
         env = f"`{doc.env}`" if doc.env else "-"
-        help_text = doc.help.replace("|", "\\|")
-        rows.append(f"| `{doc.path}` | {doc.type} | {doc.default} | {env} | {help_text} |")
+        help_text, type_text = doc.help.replace("|", "\\|"), doc.type.replace("|", "\\|")
+        rows.append(f"| `{doc.path}` | {type_text} | {doc.default} | {env} | {help_text} |")
     return "\n".join(rows) + "\n"
 
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from collector.config import Settings
+from collector.cost_job import CostJob
 from collector.rollup import ROLLUPS
 from collector.run import RunSummary, Timing, backfill, collect_once
 from collector.sources import build_sources, first_workspace
@@ -20,12 +21,14 @@ from collector.workspace.generate import generate
 
 log = logging.getLogger(__name__)
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
 class DemoStep:
     generated_hours: int
     summary: RunSummary
+    cost: str = ""  # the cost job's line, when there is one
 
 
 def timing_of(settings: Settings) -> Timing:
@@ -56,7 +59,8 @@ def top_up(workspace: Workspace, settings: Settings, now: datetime) -> tuple[dat
 
 
 def prepare(
-    settings: Settings, store: Store, now: datetime, progress: Callable[[int, int], None] | None = None
+    settings: Settings, store: Store, now: datetime, progress: Callable[[int, int], None] | None = None,
+    cost_job: CostJob | None = None,
 ) -> DemoStep:
     """Generate what is missing and collect it: a full backfill the first time, a normal pass afterwards."""
     entry = first_workspace(settings)
@@ -83,23 +87,41 @@ def prepare(
         for source in sources:
             source.close()
     hours = 0 if added is None else int((added[1] - added[0]) / HOUR)
-    return DemoStep(hours, summary)
+    cost = cost_job.after_pass(store, now) if cost_job is not None else ""
+    return DemoStep(hours, summary, cost)
 
 
 def describe(settings: Settings, store: Store, now: datetime) -> str:
     source = first_workspace(settings).name
     day = render(summarise(store, now - timedelta(days=1), now, source), "Last 24 hours, per deployment")
     month = render(summarise(store, now - timedelta(days=30), now, source), "Last 30 days, per deployment")
-    return f"{month}\n\n{day}"
+    return f"{month}\n\n{day}\n\n{describe_cost(store, now)}"
 
 
-def follow(settings: Settings, store: Store, clock: Callable[[], datetime], echo: Callable[[str], None]) -> None:
+def describe_cost(store: Store, now: datetime) -> str:
+    """Attributed cost of the last 30 days per team and method, from the daily cost table."""
+    start = align_down(now, DAY) - timedelta(days=30)
+    rows = store.read_cost_daily(start, now, by=("team", "method"))
+    if not rows:
+        return "Cost: nothing attributed yet"
+    lines = ["Last 30 days, cost per team (estimate from telemetry and the price book)",
+             f"  {'team':<14} {'method':<12} {'tokens':>14} {'USD':>12}"]
+    for r in rows:
+        tokens = r["prompt_tokens"] + r["completion_tokens"]
+        lines.append(f"  {r['team']:<14} {r['method']:<12} {tokens:>14,} {r['cost_micro_usd'] / 1e6:>12,.2f}")
+    total = sum(r["cost_micro_usd"] for r in rows)
+    lines.append(f"  {'total':<27} {'':>14} {total / 1e6:>12,.2f}")
+    return "\n".join(lines)
+
+
+def follow(settings: Settings, store: Store, clock: Callable[[], datetime], echo: Callable[[str], None],
+           cost_job: CostJob | None = None) -> None:
     """Keep generating and collecting every collector interval until interrupted."""
     interval = settings.collector.interval.total_seconds()
     try:
         while True:
             time.sleep(interval)
-            step = prepare(settings, store, clock())
-            echo(f"{clock():%H:%M:%S} {step.summary.line()}")
+            step = prepare(settings, store, clock(), cost_job=cost_job)
+            echo(f"{clock():%H:%M:%S} {step.summary.line()}" + (f"; {step.cost}" if step.cost else ""))
     except KeyboardInterrupt:
         echo("demo stopped")

@@ -31,11 +31,12 @@ column files in github.com/FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, specifica
 from __future__ import annotations
 
 import csv
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import TextIO
+from typing import Any, TextIO
 
 from collector.attribution import IDLE, Attribution, CostLine, DeploymentInfo
 from collector.pricing import PROVISIONED_TYPES, PriceBook
@@ -260,6 +261,67 @@ def _add(charge: _Charge, line: CostLine) -> None:
     charge.completion_tokens += line.completion_tokens
     charge.cost += line.cost
     charge.unpriced = charge.unpriced or line.unpriced
+
+
+SERVICE_CATEGORIES = ("AI and Machine Learning", "Analytics", "Business Applications", "Compute", "Databases",
+                      "Developer Tools", "Multicloud", "Identity", "Integration", "Internet of Things",
+                      "Management and Governance", "Media", "Migration", "Mobile", "Networking", "Security",
+                      "Storage", "Web", "Other")
+CHARGE_CATEGORIES = ("Usage", "Purchase", "Tax", "Credit", "Adjustment")
+CHARGE_FREQUENCIES = ("One-Time", "Recurring", "Usage-Based")
+PRICING_CATEGORIES = ("Standard", "Dynamic", "Committed", "Other")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
+_DECIMAL = re.compile(r"-?\d+(\.\d+)?")
+_COST_COLUMNS = ("BilledCost", "ContractedCost", "EffectiveCost", "ListCost")
+
+
+def check_rows(rows: Sequence[Mapping[str, str]]) -> list[str]:
+    """The FOCUS 1.2 column requirements this dataset must meet, checked row by row; each problem names the row
+    (1-based, after the header) and column. Empty list: valid. Written from the spec's column definitions."""
+    problems: list[str] = []
+    for n, row in enumerate(rows, start=1):
+        def bad(column: str, what: str, n: int = n) -> None:
+            problems.append(f"row {n}, {column}: {what}")
+
+        for column in MANDATORY_COLUMNS:
+            if column not in row:
+                bad(column, "mandatory column missing")
+        for column in NOT_NULL_COLUMNS:
+            if column in row and row[column] == "":
+                bad(column, "must not be null")
+        for column in row:
+            if column not in COLUMNS and not column.startswith("x_"):
+                bad(column, "not a FOCUS column; custom columns need the x_ prefix")
+        for column in ("BillingPeriodStart", "BillingPeriodEnd", "ChargePeriodStart", "ChargePeriodEnd"):
+            if row.get(column) and not _DATETIME.fullmatch(row[column]):
+                bad(column, f"{row[column]!r} is not ISO 8601 UTC (YYYY-MM-DDTHH:mm:ssZ)")
+        for column in (*_COST_COLUMNS, "PricingQuantity", "ConsumedQuantity"):
+            if row.get(column) and not _DECIMAL.fullmatch(row[column]):
+                bad(column, f"{row[column]!r} is not a decimal number")
+        if row.get("BillingCurrency") and not re.fullmatch(r"[A-Z]{3}", row["BillingCurrency"]):
+            bad("BillingCurrency", "must be an ISO 4217 currency code")
+        _allowed(row, "ChargeCategory", CHARGE_CATEGORIES, bad)
+        _allowed(row, "ServiceCategory", SERVICE_CATEGORIES, bad)
+        _allowed(row, "ChargeFrequency", CHARGE_FREQUENCIES, bad)
+        _allowed(row, "PricingCategory", PRICING_CATEGORIES, bad)
+        if row.get("ChargeClass") not in ("", "Correction", None):
+            bad("ChargeClass", "null, or Correction for a correction of an invoiced period")
+        if row.get("SkuPriceId") and not (row.get("PricingQuantity") and row.get("PricingUnit")):
+            bad("PricingQuantity", "PricingQuantity and PricingUnit must not be null when SkuPriceId is not null")
+        if row.get("ChargeCategory") == "Usage" and row.get("ChargeClass") != "Correction":
+            for column in ("ConsumedQuantity", "ConsumedUnit"):
+                if not row.get(column):
+                    bad(column, "must not be null for usage that is not a correction")
+        starts = [row.get(c, "") for c in ("BillingPeriodStart", "ChargePeriodStart", "ChargePeriodEnd",
+                                           "BillingPeriodEnd")]
+        if all(_DATETIME.fullmatch(v) for v in starts) and not (starts[0] <= starts[1] < starts[2] <= starts[3]):
+            bad("ChargePeriodStart", "the charge period must be non-empty and inside the billing period")
+    return problems
+
+
+def _allowed(row: Mapping[str, str], column: str, values: Sequence[str], bad: Any) -> None:
+    if row.get(column) and row[column] not in values:
+        bad(column, f"{row[column]!r} is not one of {', '.join(values)}")
 
 
 def write_focus_csv(rows: Iterable[Mapping[str, str]], stream: TextIO) -> int:

@@ -13,6 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from collector.errors import InputError
 from collector.yamlfile import Loc, Located, read_located_yaml
 
 DEPLOYMENT_TYPES: tuple[str, ...] = (
@@ -163,11 +164,20 @@ def _override(at: Located, raw: Any, loc: Loc) -> Override | None:
                     source)
 
 
-def load_price_book(path: Path) -> PriceBook:
-    """Read and check a price book; every problem in the file is reported at once, with its line."""
+DEFAULT_BOOK = Path(__file__).with_name("pricebook") / "default.yaml"
+
+
+def load_price_book(path: Path, *, _seen: tuple[Path, ...] = ()) -> PriceBook:
+    """Read and check a price book; every problem in the file is reported at once, with its line.
+
+    `extends: default` (the shipped book) or `extends: PATH` (relative to this file) starts from another book:
+    this file's rows replace the base's rows of the same id and add the others, and its overrides come after the
+    base's. A book with `extends` needs no rows of its own (say, only a negotiated PTU rate as an override)."""
     data, lines, problems = read_located_yaml(path, "price book")
     at = Located(path, lines, problems)
-    top = at.mapping(data, (), ("currency", "rows", "overrides"), ("rows",))
+    top = at.mapping(data, (), ("currency", "extends", "rows", "overrides"),
+                     () if isinstance(data, dict) and "extends" in data else ("rows",))
+    base = _base_book(at, top.get("extends"), path, _seen)
     if top.get("currency", "USD") != "USD":
         at.add(("currency",), "only USD is supported (Azure's list prices are in USD)")
     raw_rows = top.get("rows") or []
@@ -186,7 +196,32 @@ def load_price_book(path: Path) -> PriceBook:
                    "give one of them another id, or remove the duplicate")
         seen.setdefault(row.id, i)
     at.raise_if_any("price book")
+    if base is not None:
+        mine = {row.id for row in rows}
+        rows = [row for row in base.rows if row.id not in mine] + rows
+        overrides = [*base.overrides, *overrides]
     return PriceBook(tuple(rows), tuple(overrides))
+
+
+def _base_book(at: Located, raw: Any, path: Path, seen: tuple[Path, ...]) -> PriceBook | None:
+    if raw is None:
+        return None
+    text = at.text(raw, ("extends",))
+    if text is None:
+        return None
+    base = DEFAULT_BOOK if text == "default" else (path.parent / text)
+    if base.resolve() in seen or base.resolve() == path.resolve():
+        at.add(("extends",), f"{text!r} extends itself (through {' -> '.join(p.name for p in seen)})")
+        return None
+    if not base.is_file():
+        at.add(("extends",), f"no price book at {base}", "write `default` for the shipped book, or a path "
+               "relative to this file")
+        return None
+    try:
+        return load_price_book(base, _seen=(*seen, path.resolve()))
+    except InputError as e:
+        at.problems.extend(e.problems)  # each at its own file and line
+        return None
 
 
 # -- choosing and applying prices --------------------------------------------------------------------------------
@@ -197,10 +232,11 @@ def _applies(o: Override, model: str, deployment_type: str, account: str | None,
         return False
     if o.deployment_type is not None and o.deployment_type != deployment_type:
         return False
+    # Account names are compared as ARM does, case-insensitively (Log Analytics upper-cases them).
     if o.scope == "account":
-        return o.name == account
+        return o.name.lower() == (account or "").lower()
     if o.scope == "deployment":
-        return o.name == deployment and (not o.account or o.account == account)
+        return o.name == deployment and (not o.account or o.account.lower() == (account or "").lower())
     return True
 
 
@@ -214,7 +250,8 @@ def _apply(row: PriceRow, o: Override) -> PriceRow:
     else:
         rates = {k: o.rates.get(k, getattr(row, k)) for k in RATE_KEYS}
         text = f"{label} rates ({o.source})"
-    return replace(row, override=text, input=rates["input"], cached_input=rates["cached_input"],
+    # The id names the override too: one base row under two negotiated rates is two prices.
+    return replace(row, id=f"{row.id}+{label}", override=text, input=rates["input"], cached_input=rates["cached_input"],
                    output=rates["output"], ptu_hour=rates["ptu_hour"])
 
 

@@ -7,7 +7,7 @@ touches, and the job's watermark advances, all in one transaction.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +18,8 @@ from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -76,7 +78,7 @@ def _measure_type(kql_type: str) -> sa.types.TypeEngine[Any]:
 
 
 def build_metadata() -> sa.MetaData:
-    """The store's tables: two tiers per rollup, watermarks and job status."""
+    """The store's tables: two tiers per rollup, watermarks, job status and budget notifications sent."""
     metadata = sa.MetaData()
     for spec in ROLLUPS:
         for tier in TIERS:
@@ -108,6 +110,41 @@ def build_metadata() -> sa.MetaData:
         sa.Column("last_error", sa.Text(), nullable=False, server_default=""),
         sa.Column("failed_window_start", UtcDateTime(), nullable=True),
         sa.Column("failed_window_end", UtcDateTime(), nullable=True),
+    )
+    # Attributed cost per UTC day: derived from the hourly rollups by the cost model (collector/costs.py), kept
+    # so that dashboards and budgets read a year in milliseconds. `cost_days` says which price book, rules and
+    # inventory (their fingerprint) priced each day: a changed book re-prices the days it no longer matches.
+    sa.Table(
+        "cost_daily",
+        metadata,
+        sa.Column("day", UtcDateTime(), primary_key=True),
+        sa.Column("account", sa.String(256), primary_key=True),
+        sa.Column("deployment", sa.String(256), primary_key=True),
+        sa.Column("team", sa.String(256), primary_key=True),
+        sa.Column("method", sa.String(16), primary_key=True),
+        sa.Column("price_id", sa.String(512), primary_key=True),
+        sa.Column("requests", sa.BigInteger(), nullable=False),
+        sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cached_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
+        sa.Column("cost_micro_usd", sa.BigInteger(), nullable=False),
+        sa.Column("unpriced", sa.Integer(), nullable=False),
+        sqlite_with_rowid=False,
+    )
+    sa.Table(
+        "cost_days",
+        metadata,
+        sa.Column("day", UtcDateTime(), primary_key=True),
+        sa.Column("fingerprint", sa.String(64), nullable=False),
+        sa.Column("refreshed_at", UtcDateTime(), nullable=False),
+    )
+    sa.Table(
+        "budget_notifications",
+        metadata,
+        sa.Column("budget_id", sa.String(300), primary_key=True),
+        sa.Column("period_start", UtcDateTime(), primary_key=True),
+        sa.Column("threshold", sa.Integer(), primary_key=True, autoincrement=False),
+        sa.Column("notified_at", UtcDateTime(), nullable=False),
     )
     return metadata
 
@@ -301,6 +338,88 @@ class Store:
                     deleted[table.name] = result.rowcount
         return deleted
 
+    # -- attributed cost per day ---------------------------------------------------------------------------
+
+    def replace_cost_days(self, start: datetime, end: datetime, rows: Sequence[Mapping[str, Any]],
+                          fingerprint: str, now: datetime) -> None:
+        """Replace the days [start, end) of `cost_daily` with `rows` (dicts of its columns) and mark each day as
+        priced by `fingerprint`, in one transaction."""
+        table, days = self.tables["cost_daily"], self.tables["cost_days"]
+        day_starts = []
+        at = start
+        while at < end:
+            day_starts.append(at)
+            at += timedelta(days=1)
+        with self.engine.begin() as conn:
+            conn.execute(sa.delete(table).where(table.c.day >= start, table.c.day < end))
+            if rows:
+                conn.execute(sa.insert(table), [dict(r) for r in rows])
+            conn.execute(sa.delete(days).where(days.c.day >= start, days.c.day < end))
+            if day_starts:
+                conn.execute(sa.insert(days), [{"day": d, "fingerprint": fingerprint, "refreshed_at": now}
+                                               for d in day_starts])
+
+    def cost_day_fingerprints(self, start: datetime, end: datetime) -> dict[datetime, str]:
+        """Day -> the fingerprint of the cost model that priced it, for the days of [start, end) priced at all."""
+        days = self.tables["cost_days"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(days.c.day, days.c.fingerprint).where(days.c.day >= start,
+                                                                                 days.c.day < end))
+            return {r.day: r.fingerprint for r in rows}
+
+    def first_usage_bucket(self) -> datetime | None:
+        """The earliest hour any cost input (usage, callers, platform metrics) was collected for."""
+        found = []
+        with self.engine.connect() as conn:
+            for name in ("usage_tokens_1h", "caller_requests_1h", "platform_metrics_1h"):
+                table = self.tables[name]
+                value = conn.execute(sa.select(sa.func.min(table.c.bucket_start))).scalar_one_or_none()
+                if value is not None:
+                    found.append(value)
+        return min(found) if found else None
+
+    def read_cost_daily(self, start: datetime, end: datetime, by: Sequence[str] = ("day", "team"),
+                        where: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
+        """`cost_daily` summed in the database per `by` (any of its key columns) over the days of [start, end),
+        optionally restricted to values per key column; `cost_micro_usd` is exact (integers)."""
+        table = self.tables["cost_daily"]
+        keys = [table.c[k] for k in by]
+        query = (
+            sa.select(*keys, *(sa.func.sum(table.c[m]).label(m) for m in (
+                "requests", "prompt_tokens", "cached_tokens", "completion_tokens", "cost_micro_usd")),
+                sa.func.max(table.c.unpriced).label("unpriced"))
+            .where(table.c.day >= start, table.c.day < end)
+            .group_by(*keys)
+            .order_by(*keys)
+        )
+        for column, values in (where or {}).items():
+            query = query.where(table.c[column].in_(list(values)))
+        with self.engine.connect() as conn:
+            return [dict(r._mapping) for r in conn.execute(query)]
+
+    # -- budget notifications --------------------------------------------------------------------------------
+
+    def notified_thresholds(self, budget_id: str, period_start: datetime) -> set[int]:
+        """Thresholds of a budget already notified in the period starting at `period_start`."""
+        table = self.tables["budget_notifications"]
+        with self.engine.connect() as conn:
+            rows = conn.execute(sa.select(table.c.threshold).where(
+                table.c.budget_id == budget_id, table.c.period_start == period_start))
+            return {int(r.threshold) for r in rows}
+
+    def record_notification(self, budget_id: str, period_start: datetime, threshold: int, now: datetime) -> None:
+        """Remember that a threshold was notified; recording it again keeps the first time."""
+        table = self.tables["budget_notifications"]
+        values = {"budget_id": budget_id, "period_start": period_start, "threshold": threshold, "notified_at": now}
+        key = ["budget_id", "period_start", "threshold"]
+        statement: sa.Insert
+        if self.engine.dialect.name == "sqlite":
+            statement = sqlite_insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+        else:
+            statement = postgresql_insert(table).values(**values).on_conflict_do_nothing(index_elements=key)
+        with self.engine.begin() as conn:
+            conn.execute(statement)
+
     # -- reading ---------------------------------------------------------------------------------------------
 
     def watermark(self, source: str, job: str) -> datetime | None:
@@ -361,8 +480,8 @@ class Store:
         """Every rollup table and the watermarks, rows in key order: what "the same store" means in tests."""
         with self.engine.connect() as conn:
             for name in sorted(self.tables):
-                if name == "job_status":
-                    continue
+                if name in ("job_status", "cost_daily", "cost_days", "budget_notifications"):
+                    continue  # derived from the rollups, or the collector's own bookkeeping
                 table = self.tables[name]
                 order = [c for c in table.primary_key.columns]
                 yield name, [tuple(r) for r in conn.execute(sa.select(table).order_by(*order))]

@@ -92,6 +92,8 @@ def test_a_full_file(tmp_path: Path) -> None:
           book: prices/book.yaml
         budgets: {}
         dashboards:
+          timezone: Europe/Paris
+          port: 8080
         alerts: {}
     """)
     settings = load_settings(path, {})
@@ -108,7 +110,8 @@ def test_a_full_file(tmp_path: Path) -> None:
     assert (settings.demo.days, settings.demo.seed) == (7, 42)
     assert settings.teams.rules == tmp_path / "teams.yaml"
     assert settings.prices.book == tmp_path / "prices" / "book.yaml"
-    assert settings.dashboards == {}
+    assert (settings.dashboards.timezone, settings.dashboards.host, settings.dashboards.port) == (
+        "Europe/Paris", "127.0.0.1", 8080)
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "---\n"])
@@ -215,8 +218,12 @@ BAD_FILES = [
                  "store.retention.five_minute_days: should be greater than or equal to 2", "", id="below-minimum"),
     pytest.param("store: 5\n", 1, "store: must be a mapping of settings, not a number", "", id="section-not-mapping"),
     pytest.param("sources: {name: a}\n", 1, "sources: should be a valid list", "", id="sources-not-list"),
-    pytest.param("budgets: 5\n", 1, "budgets: this reserved section takes a mapping or a list", "",
+    pytest.param("dashboards:\n  timezone: Europe/Pari\n", 2, "dashboards.timezone: 'Europe/Pari' is not an IANA "
+                 "time zone: did you mean 'Europe/Paris'?", "", id="bad-time-zone"),
+    pytest.param("alerts: 5\n", 1, "alerts: this reserved section takes a mapping or a list", "",
                  id="reserved-scalar"),
+    pytest.param("budgets:\n  webhook_format: msteams\n", 2, "budgets.webhook_format: should be 'slack' or 'teams'",
+                 "", id="bad-webhook-format"),
     pytest.param("sources:\n  - name: a\n    kind: workspace\n    path: a.duckdb\n"
                  "  - name: a\n    kind: workspace\n    path: b.duckdb\n", 5,
                  "source name 'a' is already used by sources[0]", "", id="duplicate-source-names"),
@@ -396,7 +403,9 @@ def test_other_variables_are_ignored() -> None:
      "did you mean AOAI_OBS_STORE__RETENTION__"),
     ("AOAI_OBS_SOURCES__0__PATH", "environment variable AOAI_OBS_SOURCES__0__PATH cannot set sources: it lives in "
      "the settings file only", ""),
-    ("AOAI_OBS_BUDGETS__SEARCH", "cannot set budgets", ""),
+    ("AOAI_OBS_ALERTS__SEARCH", "cannot set alerts", ""),
+    ("AOAI_OBS_BUDGETS__WEBHOOK", "environment variable AOAI_OBS_BUDGETS__WEBHOOK names no setting",
+     "did you mean AOAI_OBS_BUDGETS__WEBHOOK_"),
 ])
 def test_an_unknown_override_is_a_problem(name: str, message: str, hint: str) -> None:
     (problem,) = problems_of(None, {name: "1"})
@@ -511,6 +520,13 @@ def test_every_documented_variable_is_accepted() -> None:
             load_settings(None, {doc.env: "40"})
         elif doc.env and doc.type == "path, optional":
             assert load_settings(None, {doc.env: "/etc/aoai-obs/x.yaml"}) is not None
+        elif doc.env and doc.type == "boolean":
+            load_settings(None, {doc.env: "false"})
+        elif doc.env and doc.path in ("dashboards.timezone", "dashboards.host"):
+            load_settings(None, {doc.env: "UTC"} if doc.path.endswith("timezone") else {doc.env: "0.0.0.0"})
+        elif doc.env and doc.path in ("budgets.webhook_format", "budgets.webhook_url"):
+            value = "teams" if doc.path.endswith("format") else "https://hooks.example.com/services/x"
+            assert load_settings(None, {doc.env: value}) is not None
         elif doc.env:
             assert doc.path in ("store.url", "collector.queries")
 

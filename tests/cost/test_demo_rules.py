@@ -33,3 +33,8 @@ def test_the_demo_settings_use_these_rules() -> None:
 
     settings = load_settings(RULES.with_name("demo.yaml"), {})
     assert settings.teams.rules == RULES
+
+
+def test_the_demo_rules_name_the_demo_gateway() -> None:
+    rules = load_attribution_rules(RULES)
+    assert rules.apim_gateways == {DEMO_ORG.apim.managed_identity_object_id}
