@@ -297,6 +297,14 @@ def test_from_azure_off_reads_nothing_from_azure(tmp_path: Path) -> None:
     assert build_inventory(settings, azure) == demo_inventory()
 
 
+def test_a_workspace_of_imported_archives_does_not_get_the_demo_deployments(tmp_path: Path) -> None:
+    from collector.workspace.engine import Workspace
+
+    Workspace(tmp_path / "w.duckdb").create()  # no generator: what `workspace import` leaves
+    settings = _settings(tmp_path, "", {"AOAI_OBS_INVENTORY__FROM_AZURE": "false"})
+    assert len(build_inventory(settings)) == 0
+
+
 def test_inventory_settings_problems_are_located(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         _settings(tmp_path, "inventory:\n          from_azur: false")
