@@ -1,0 +1,369 @@
+"""Aggregate reads of the rollup store for dashboards and reports: GROUP BY in the database, exact totals.
+
+Which tier answers a range (`plan`):
+
+- the fine tier (`_5m`, the collector's grain) when the range spans at most two days and starts inside the fine
+  tier's retention; the hourly tier (`_1h`) otherwise. A range is widened to whole tier buckets (whole hours on the
+  hourly tier), and `Plan.start`/`Plan.end` say what was actually read;
+- figures are cut into steps from `STEPS`, the smallest multiple of the tier's bucket giving at most `MAX_POINTS`
+  points: 5 minutes up to a day, 10 minutes for two days, 1 hour for a week, 3 hours for 30 days, 12 hours for 90.
+
+Every measure read here is additive (counts, sums, histogram buckets; min/max of min/max), so a total over steps,
+deployments or tiers equals the total over the range. Rows of every source are added together. Reads name the
+sources that hold data (from the watermarks table, which every write updates) so the databases can use the
+tables' primary keys, which start with (source, bucket_start).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+
+from collector.rollup import APIM_TOKENS, LATENCY, PLATFORM_METRICS, REQUESTS, USAGE_TOKENS, RollupSpec
+from collector.store import Store
+from collector.windows import EPOCH, align_down, align_up
+
+HOUR = timedelta(hours=1)
+#: Longest range the fine tier answers; longer ranges read the hourly tier.
+FINE_MAX_SPAN = timedelta(days=2)
+#: Most points a time series gets.
+MAX_POINTS = 300
+STEPS = tuple(timedelta(minutes=m) for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080))
+
+# Platform metric names (Azure OpenAI, §3 of the telemetry reference) the dashboards read.
+REQUESTS_METRIC = "AzureOpenAIRequests"
+BLOCKED_METRIC = "RAIRejectedRequests"  # content-filter blocks
+FIRST_TOKEN_METRIC = "AzureOpenAITimeToResponse"  # time to first token (first byte), ms
+LAST_TOKEN_METRIC = "AzureOpenAITTLTInMS"  # time to last token (last byte), ms
+PTU_UTILISATION_METRIC = "AzureOpenAIProvisionedManagedUtilizationV2"  # percent
+TOKENS_METRIC = "TokenTransaction"  # prompt + completion tokens
+PROMPT_TOKENS_METRIC = "ProcessedPromptTokens"
+COMPLETION_TOKENS_METRIC = "GeneratedTokens"
+
+
+class bucket_index(sa.sql.functions.FunctionElement[int]):
+    """Which step a stored bucket start falls in: (epoch seconds - origin) integer-divided by the step seconds."""
+
+    type = sa.BigInteger()
+    inherit_cache = True
+
+
+@compiles(bucket_index, "sqlite")
+def _bucket_index_sqlite(element: bucket_index, compiler: SQLCompiler, **kw: Any) -> str:
+    column, origin, step = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((CAST(strftime('%s', {column}) AS INTEGER) - {origin}) / {step})"
+
+
+@compiles(bucket_index, "postgresql")
+def _bucket_index_postgresql(element: bucket_index, compiler: SQLCompiler, **kw: Any) -> str:
+    column, origin, step = (compiler.process(c, **kw) for c in element.clauses)
+    return f"((CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT) - {origin}) / {step})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a range is read: the tier, the range actually covered (whole tier buckets), and the figures' step."""
+
+    tier: str
+    start: datetime
+    end: datetime
+    step: timedelta
+
+    @property
+    def origin(self) -> datetime:
+        """The first step's start: steps are aligned to the Unix epoch in UTC."""
+        return align_down(self.start, self.step)
+
+    def step_start(self, index: int) -> datetime:
+        return self.origin + self.step * index
+
+    def step_starts(self) -> list[datetime]:
+        """Every step's start, so a series can show empty steps as zero rather than leave them out."""
+        count = -(-(self.end - self.origin) // self.step)
+        return [self.step_start(i) for i in range(count)]
+
+
+def plan(
+    start: datetime,
+    end: datetime,
+    *,
+    grain: timedelta = timedelta(minutes=5),
+    fine_since: datetime | None = None,
+    max_points: int = MAX_POINTS,
+) -> Plan:
+    """The tier and step for [start, end); `fine_since` is the oldest time the fine tier still holds (retention)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("naive datetime given; times are timezone-aware UTC")
+    if end <= start:
+        raise ValueError(f"empty range {start.isoformat()} .. {end.isoformat()}")
+    fine = end - start <= FINE_MAX_SPAN and (fine_since is None or start >= fine_since)
+    size = grain if fine else HOUR
+    start, end = align_down(start, size), align_up(end, size)
+    candidates = [s for s in STEPS if s >= size and s % size == timedelta(0)] or [size]
+    step = next((s for s in candidates if (end - align_down(start, s)) / s <= max_points), candidates[-1])
+    return Plan("5m" if fine else "1h", start.astimezone(UTC), end.astimezone(UTC), step)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Which rows a read covers besides the time range: accounts, deployment names and models (empty: all).
+
+    A deployment name matches on every account; a model matches the deployments that logged usage for it in the
+    range (the requests and metrics rollups carry no model).
+    """
+
+    accounts: tuple[str, ...] = ()
+    deployments: tuple[str, ...] = ()
+    models: tuple[str, ...] = ()
+
+
+ALL = Scope()
+
+
+# -- results -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestCounts:
+    """Requests by status class; `requests_4xx` includes the 400s and 429s."""
+
+    requests: int = 0
+    requests_2xx: int = 0
+    requests_4xx: int = 0
+    requests_400: int = 0
+    requests_429: int = 0
+    requests_5xx: int = 0
+    duration_ms_sum: int = 0
+
+
+@dataclass(frozen=True)
+class MetricAggregate:
+    """One platform metric over a step or a range: sum and count of the samples, their min and max."""
+
+    total: float = 0.0
+    count: float = 0.0
+    minimum: float | None = None
+    maximum: float | None = None
+
+    @property
+    def average(self) -> float | None:
+        return self.total / self.count if self.count else None
+
+
+@dataclass(frozen=True)
+class TimePoint:
+    start: datetime
+    requests: RequestCounts = field(default_factory=RequestCounts)
+
+
+@dataclass(frozen=True)
+class DeploymentRow:
+    """One deployment over the range: request counts, latency histogram, metrics and busiest-bucket tokens."""
+
+    account: str
+    deployment: str
+    requests: RequestCounts = field(default_factory=RequestCounts)
+    histogram: dict[int, int] = field(default_factory=dict)
+    metrics: dict[str, MetricAggregate] = field(default_factory=dict)
+    peak_tokens_per_bucket: float = 0.0
+
+
+# -- queries -----------------------------------------------------------------------------------------------------
+
+_REQUEST_MEASURES = ("requests", "requests_2xx", "requests_4xx", "requests_400", "requests_429", "requests_5xx",
+                     "duration_ms_sum")
+
+
+def sources(store: Store) -> list[str]:
+    """Every source that has written rollups."""
+    table = store.tables["watermarks"]
+    with store.engine.connect() as conn:
+        return [r[0] for r in conn.execute(sa.select(table.c.source).distinct().order_by(table.c.source))]
+
+
+def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence[str]) -> list[sa.ColumnElement[bool]]:
+    conditions = [table.c.source.in_(names), table.c.bucket_start >= p.start, table.c.bucket_start < p.end]
+    if scope.accounts and "account" in table.c:
+        conditions.append(table.c.account.in_(scope.accounts))
+    if scope.deployments:
+        conditions.append(table.c.deployment.in_(scope.deployments))
+    if scope.models:
+        usage = store.table(USAGE_TOKENS, "1h")
+        hours = (usage.c.bucket_start >= align_down(p.start, HOUR), usage.c.bucket_start < align_up(p.end, HOUR))
+        if "account" in table.c:
+            with_model = sa.select(usage.c.account, usage.c.deployment).where(usage.c.model.in_(scope.models), *hours)
+            conditions.append(sa.tuple_(table.c.account, table.c.deployment).in_(with_model))
+        else:
+            with_model = sa.select(usage.c.deployment).where(usage.c.model.in_(scope.models), *hours)
+            conditions.append(table.c.deployment.in_(with_model))
+    return conditions
+
+
+def _step(table: sa.Table, p: Plan) -> sa.ColumnElement[int]:
+    origin = int((p.origin - EPOCH).total_seconds())
+    return bucket_index(table.c.bucket_start, sa.literal(origin, sa.BigInteger()),
+                        sa.literal(int(p.step.total_seconds()), sa.BigInteger())).label("step")
+
+
+def _counts(row: Any) -> RequestCounts:
+    return RequestCounts(*(int(row[m] or 0) for m in _REQUEST_MEASURES))
+
+
+def request_series(store: Store, p: Plan, scope: Scope = ALL) -> list[TimePoint]:
+    """Request counts per step, every step of the plan present (zero when nothing was logged)."""
+    table = store.table(REQUESTS, p.tier)
+    step = _step(table, p)
+    query = (sa.select(step, *(sa.func.sum(table.c[m]).label(m) for m in _REQUEST_MEASURES))
+             .where(*_where(store, table, p, scope, sources(store))).group_by(step))
+    with store.engine.connect() as conn:
+        found = {int(r.step): _counts(r._mapping) for r in conn.execute(query)}
+    return [TimePoint(start, found.get(i, RequestCounts())) for i, start in enumerate(p.step_starts())]
+
+
+def latency_series(store: Store, p: Plan, scope: Scope = ALL) -> list[tuple[datetime, dict[int, int]]]:
+    """The merged latency histogram (bucket -> successful requests) of every step."""
+    table = store.table(LATENCY, p.tier)
+    step = _step(table, p)
+    query = (sa.select(step, table.c.le_bucket, sa.func.sum(table.c.requests))
+             .where(*_where(store, table, p, scope, sources(store))).group_by(step, table.c.le_bucket))
+    found: dict[int, dict[int, int]] = {}
+    with store.engine.connect() as conn:
+        for index, bucket, count in conn.execute(query):
+            found.setdefault(int(index), {})[int(bucket)] = int(count)
+    return [(start, found.get(i, {})) for i, start in enumerate(p.step_starts())]
+
+
+def _metric_columns(table: sa.Table) -> list[sa.ColumnElement[Any]]:
+    return [sa.func.sum(table.c.total).label("total"), sa.func.sum(table.c.count).label("count"),
+            sa.func.min(table.c.minimum).label("minimum"), sa.func.max(table.c.maximum).label("maximum")]
+
+
+def _aggregate(row: Any) -> MetricAggregate:
+    return MetricAggregate(float(row.total or 0.0), float(row.count or 0.0),
+                           None if row.minimum is None else float(row.minimum),
+                           None if row.maximum is None else float(row.maximum))
+
+
+def metric_series(
+    store: Store, p: Plan, metrics: Iterable[str], scope: Scope = ALL, *, by_deployment: bool = False
+) -> dict[tuple[str, str, str], list[tuple[datetime, MetricAggregate]]]:
+    """Platform metrics per step, keyed (metric, account, deployment); account and deployment are "" unless
+    `by_deployment`. Steps without samples are left out (a gauge has no zero)."""
+    table = store.table(PLATFORM_METRICS, p.tier)
+    step = _step(table, p)
+    names = sorted(set(metrics))
+    keys: list[sa.ColumnElement[Any]] = [table.c.metric]
+    if by_deployment:
+        keys += [table.c.account, table.c.deployment]
+    query = (sa.select(step, *keys, *_metric_columns(table))
+             .where(table.c.metric.in_(names), *_where(store, table, p, scope, sources(store)))
+             .group_by(step, *keys).order_by(*keys, step))
+    series: dict[tuple[str, str, str], list[tuple[datetime, MetricAggregate]]] = {}
+    with store.engine.connect() as conn:
+        for row in conn.execute(query):
+            key = (row.metric, row.account, row.deployment) if by_deployment else (row.metric, "", "")
+            series.setdefault(key, []).append((p.step_start(int(row.step)), _aggregate(row)))
+    return series
+
+
+def deployment_rows(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iterable[str] = ()) -> list[DeploymentRow]:
+    """Per account and deployment over the plan's range: requests, latency histogram, metrics, and the largest
+    TokenTransaction total of any one tier bucket (divide by the bucket's minutes for tokens per minute)."""
+    names = sources(store)
+    requests = store.table(REQUESTS, p.tier)
+    latency = store.table(LATENCY, p.tier)
+    platform = store.table(PLATFORM_METRICS, p.tier)
+    rows: dict[tuple[str, str], dict[str, Any]] = {}
+
+    def entry(account: str, deployment: str) -> dict[str, Any]:
+        return rows.setdefault((account, deployment), {"histogram": {}, "metrics": {}})
+
+    metric_names = sorted(set(metrics) | {TOKENS_METRIC})
+    per_bucket = (sa.select(platform.c.account, platform.c.deployment, sa.func.sum(platform.c.total).label("t"))
+                  .where(platform.c.metric == TOKENS_METRIC, *_where(store, platform, p, scope, names))
+                  .group_by(platform.c.account, platform.c.deployment, platform.c.bucket_start).subquery())
+    with store.engine.connect() as conn:
+        query = (sa.select(requests.c.account, requests.c.deployment,
+                           *(sa.func.sum(requests.c[m]).label(m) for m in _REQUEST_MEASURES))
+                 .where(*_where(store, requests, p, scope, names))
+                 .group_by(requests.c.account, requests.c.deployment))
+        for row in conn.execute(query):
+            entry(row.account, row.deployment)["requests"] = _counts(row._mapping)
+        query = (sa.select(latency.c.account, latency.c.deployment, latency.c.le_bucket,
+                           sa.func.sum(latency.c.requests))
+                 .where(*_where(store, latency, p, scope, names))
+                 .group_by(latency.c.account, latency.c.deployment, latency.c.le_bucket))
+        for account, deployment, bucket, count in conn.execute(query):
+            entry(account, deployment)["histogram"][int(bucket)] = int(count)
+        query = (sa.select(platform.c.account, platform.c.deployment, platform.c.metric, *_metric_columns(platform))
+                 .where(platform.c.metric.in_(metric_names), *_where(store, platform, p, scope, names))
+                 .group_by(platform.c.account, platform.c.deployment, platform.c.metric))
+        for row in conn.execute(query):
+            entry(row.account, row.deployment)["metrics"][row.metric] = _aggregate(row)
+        query = (sa.select(per_bucket.c.account, per_bucket.c.deployment, sa.func.max(per_bucket.c.t))
+                 .group_by(per_bucket.c.account, per_bucket.c.deployment))
+        for account, deployment, peak in conn.execute(query):
+            entry(account, deployment)["peak"] = float(peak or 0.0)
+    return [
+        DeploymentRow(account, deployment, values.get("requests", RequestCounts()), values["histogram"],
+                      values["metrics"], values.get("peak", 0.0))
+        for (account, deployment), values in sorted(rows.items())
+    ]
+
+
+def deployment_models(store: Store, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[str, ...]]:
+    """(account, deployment) -> the models it served in [start, end), from the usage logs (hourly tier).
+
+    Deployments known only to the APIM logs (which carry no account) are keyed ("", deployment).
+    """
+    start, end = align_down(start, HOUR), align_up(end, HOUR)
+    names = sources(store)
+    usage, apim = store.table(USAGE_TOKENS, "1h"), store.table(APIM_TOKENS, "1h")
+    found: dict[tuple[str, str], set[str]] = {}
+    with store.engine.connect() as conn:
+        query = (sa.select(usage.c.account, usage.c.deployment, usage.c.model).distinct()
+                 .where(usage.c.source.in_(names), usage.c.bucket_start >= start, usage.c.bucket_start < end,
+                        usage.c.deployment != "", usage.c.model != ""))
+        for account, deployment, model in conn.execute(query):
+            found.setdefault((account, deployment), set()).add(model)
+        known = {deployment for _, deployment in found}
+        query = (sa.select(apim.c.deployment, apim.c.model).distinct()
+                 .where(apim.c.source.in_(names), apim.c.bucket_start >= start, apim.c.bucket_start < end,
+                        apim.c.deployment != "", apim.c.model != ""))
+        for deployment, model in conn.execute(query):
+            if deployment not in known:
+                found.setdefault(("", deployment), set()).add(model)
+    return {key: tuple(sorted(models)) for key, models in sorted(found.items())}
+
+
+def deployments(store: Store, start: datetime, end: datetime) -> list[tuple[str, str]]:
+    """(account, deployment) pairs with requests or platform metrics in [start, end) (hourly tier)."""
+    start, end = align_down(start, HOUR), align_up(end, HOUR)
+    names = sources(store)
+    pairs: set[tuple[str, str]] = set()
+    with store.engine.connect() as conn:
+        for spec in (REQUESTS, PLATFORM_METRICS):
+            table = store.table(spec, "1h")
+            query = (sa.select(table.c.account, table.c.deployment).distinct()
+                     .where(table.c.source.in_(names), table.c.bucket_start >= start, table.c.bucket_start < end,
+                            table.c.deployment != ""))
+            pairs.update((a, d) for a, d in conn.execute(query))
+    return sorted(pairs)
+
+
+def rollup_total(store: Store, spec: RollupSpec, measure: str, p: Plan, scope: Scope = ALL,
+                 **equal: str) -> float:
+    """One measure summed over the plan's range and scope (and `column=value` conditions): the reference total
+    that figures and reports are checked against."""
+    table = store.table(spec, p.tier)
+    conditions = _where(store, table, p, scope, sources(store))
+    conditions += [table.c[name] == value for name, value in equal.items()]
+    with store.engine.connect() as conn:
+        value = conn.execute(sa.select(sa.func.sum(table.c[measure])).where(*conditions)).scalar_one()
+    return float(value or 0.0)

@@ -1,0 +1,260 @@
+"""The dashboards in a real headless browser (Debian's chromium through its chromedriver), over two days of demo
+traffic collected into SQLite: no console errors, filters change the figures, figures total what the store holds,
+and a URL reproduces its view. Screenshots go to test-output/screenshots/ for a reviewer.
+
+Skips with the reason on a machine without chromium and chromedriver; fails instead under CI=true.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import os
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import TimeoutException, WebDriverException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support.ui import WebDriverWait
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from collector.config import load_settings
+from collector.inventory import demo_inventory
+from collector.rollup import REQUESTS, ROLLUPS
+from collector.run import Timing, backfill
+from collector.store import Store
+from collector.workspace.demo import DEMO_ORG
+from collector.workspace.engine import Workspace
+from collector.workspace.generate import generate
+from collector.workspace.source import WorkspaceSource
+from dashboards.app import create_app
+from tests.conftest import unavailable
+
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS = REPO / "test-output" / "screenshots"
+CHROMIUM = Path(os.environ.get("AOAI_OBS_TEST_CHROMIUM", "/usr/bin/chromium"))
+CHROMEDRIVER = Path(os.environ.get("AOAI_OBS_TEST_CHROMEDRIVER", "/usr/bin/chromedriver"))
+# The demo traffic ends here: a Tuesday evening, so the last 24 hours hold the demo's weekly 429 storm on gpt-4o.
+END = datetime(2025, 3, 4, 18, tzinfo=UTC)
+NOW = END + timedelta(minutes=10)  # the dashboards' clock: the newest data is 10 minutes old
+TIMING = Timing(grain=timedelta(minutes=5), lag=timedelta(minutes=10), lookback=timedelta(hours=1),
+                max_window=timedelta(days=1))
+ZONE = "Europe/Paris"
+WAIT = 30.0
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    folder = tmp_path_factory.mktemp("browser")
+    workspace = Workspace(folder / "workspace.duckdb")
+    workspace.create()
+    generate(workspace, start=END - timedelta(days=2), end=END, seed=7)
+    store = Store.open(f"sqlite:///{folder / 'store.sqlite'}")
+    summary = backfill(store, [WorkspaceSource("demo", workspace.path)], ROLLUPS, TIMING, END - timedelta(days=2),
+                       END, NOW)
+    assert summary.ok
+    yield store
+    store.close()
+
+
+@pytest.fixture(scope="module")
+def base_url(demo_store: Store) -> Iterator[str]:
+    """One app server per module, on a free port, in a thread."""
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the test report
+    settings = load_settings(None, {"AOAI_OBS_DASHBOARDS__TIMEZONE": ZONE})
+    app = create_app(settings, demo_store, inventory=demo_inventory(), now=lambda: NOW)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
+    if not CHROMIUM.is_file() or not CHROMEDRIVER.is_file():
+        unavailable(f"headless browser tests need {CHROMIUM} and {CHROMEDRIVER} (Debian: apt-get install chromium "
+                    "chromium-driver; .ci/run installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                     "--window-size=1440,1000", "--hide-scrollbars"):
+        options.add_argument(argument)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    downloads = tmp_path_factory.mktemp("downloads")
+    options.add_experimental_option("prefs", {"download.default_directory": str(downloads),
+                                              "download.prompt_for_download": False})
+    try:
+        driver = webdriver.Chrome(options=options, service=webdriver.ChromeService(str(CHROMEDRIVER)))
+    except WebDriverException as e:
+        unavailable(f"chromium did not start through {CHROMEDRIVER}: {e.msg}")
+    driver.downloads = downloads  # type: ignore[attr-defined]
+    yield driver
+    driver.quit()
+
+
+# -- helpers -----------------------------------------------------------------------------------------------------
+
+
+def wait_until(driver: WebDriver, condition: Callable[[], Any], what: str) -> Any:
+    last: list[Any] = []
+
+    def check(_: WebDriver) -> Any:
+        try:
+            value = condition()
+        except WebDriverException as e:
+            value = e
+        last[:] = [value]
+        return value if value and not isinstance(value, Exception) else False
+
+    try:
+        return WebDriverWait(driver, WAIT, poll_frequency=0.1).until(check)
+    except TimeoutException:
+        pytest.fail(f"waited {WAIT:.0f}s for {what}; last seen: {last[0] if last else None!r}")
+
+
+def figure(driver: WebDriver, graph: str) -> dict[str, Any] | None:
+    """The figure plotly drew in a dcc.Graph: its traces' names and values, and its title."""
+    script = """
+        const gd = document.querySelector(`#${arguments[0]} .js-plotly-plot`);
+        if (!gd || !gd.data || !gd.layout) return null;
+        return JSON.stringify({title: (gd.layout.title || {}).text || '',
+                               traces: gd.data.map(t => ({name: t.name, x: t.x, y: t.y}))});"""
+    raw = driver.execute_script(script, graph)
+    return json.loads(raw) if raw else None
+
+
+def requests_total(driver: WebDriver) -> float | None:
+    drawn = figure(driver, "ops-requests")
+    if drawn is None or drawn["title"] != "Requests by status class":
+        return None
+    return sum(v for t in drawn["traces"] for v in t["y"] if v is not None)
+
+
+def store_requests(store: Store, start: datetime, end: datetime, deployments: tuple[str, ...] = ()) -> int:
+    """The store's own sum (Store.read, summed here: not the dashboards' SQL)."""
+    rows = store.read(REQUESTS, "5m", start=start, end=end)
+    return sum(r["requests"] for r in rows if not deployments or r["deployment"] in deployments)
+
+
+def console_errors(driver: WebDriver) -> list[str]:
+    return [e["message"] for e in driver.get_log("browser") if e["level"] == "SEVERE"]
+
+
+def open_page(driver: WebDriver, url: str) -> None:
+    driver.get(url)
+    wait_until(driver, lambda: driver.find_elements(By.CSS_SELECTOR, "#ops-requests .js-plotly-plot")
+               and requests_total(driver) is not None, f"the operations page at {url}")
+    wait_until(driver, lambda: "Data up to" in driver.find_element(By.ID, "freshness").text, "the freshness banner")
+
+
+def pick(driver: WebDriver, dropdown: str, option: str) -> None:
+    driver.find_element(By.ID, dropdown).click()
+    choice = wait_until(driver, lambda: next((e for e in driver.find_elements(By.CSS_SELECTOR, "[role=option]")
+                                               if e.text == option), None), f"option {option!r} of {dropdown}")
+    choice.click()
+    driver.find_element(By.TAG_NAME, "body").send_keys(Keys.ESCAPE)
+
+
+def screenshot(driver: WebDriver, name: str) -> Path:
+    """The whole page, beyond the window (Chrome DevTools' full-page capture)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    size = driver.execute_cdp_cmd("Page.getLayoutMetrics", {})["cssContentSize"]
+    shot = driver.execute_cdp_cmd("Page.captureScreenshot", {
+        "format": "png", "captureBeyondViewport": True,
+        "clip": {"x": 0, "y": 0, "width": size["width"], "height": size["height"], "scale": 1}})
+    path = SCREENSHOTS / f"{name}.png"
+    path.write_bytes(base64.b64decode(shot["data"]))
+    return path
+
+
+@dataclass(frozen=True)
+class Drawn:
+    url: str
+    figures: dict[str, Any]
+
+
+def everything_drawn(driver: WebDriver) -> Drawn:
+    graphs = ("ops-requests", "ops-error-rate", "ops-latency", "ops-time-to-token", "ops-throttling", "ops-blocks",
+              "ops-ptu", "ops-capacity")
+    return Drawn(driver.current_url, {g: figure(driver, g) for g in graphs})
+
+
+# -- tests -------------------------------------------------------------------------------------------------------
+
+
+def test_the_page_loads_without_console_errors_and_totals_match_the_store(
+        browser: WebDriver, base_url: str, demo_store: Store) -> None:
+    open_page(browser, f"{base_url}/operations")
+    expected = store_requests(demo_store, NOW - timedelta(hours=24), NOW)
+    assert expected > 1000
+    wait_until(browser, lambda: requests_total(browser) == expected, f"the requests figure to total {expected}")
+    kpi = browser.find_element(By.CSS_SELECTOR, "#ops-kpis .kpi .kpi-value").text
+    assert kpi == f"{expected:,}"
+    assert "Data up to 2025-03-04 19:00 (Europe/Paris), 10 min ago." in browser.find_element(By.ID, "freshness").text
+    rows = browser.find_elements(By.CSS_SELECTOR, "#operations-deployments tbody tr")
+    assert len(rows) == len(DEMO_ORG.deployments)
+    assert screenshot(browser, "operations").stat().st_size > 50_000
+    assert console_errors(browser) == []
+
+
+def test_changing_the_deployment_filter_changes_the_figures(
+        browser: WebDriver, base_url: str, demo_store: Store) -> None:
+    open_page(browser, f"{base_url}/operations")
+    before = everything_drawn(browser)
+    pick(browser, "filter-deployment", "gpt-4o")
+    expected = store_requests(demo_store, NOW - timedelta(hours=24), NOW, ("gpt-4o",))
+    wait_until(browser, lambda: "deployment=gpt-4o" in browser.current_url, "the URL to carry the filter")
+    wait_until(browser, lambda: requests_total(browser) == expected, f"the requests figure to total {expected}")
+    after = everything_drawn(browser)
+    assert after.figures["ops-requests"] != before.figures["ops-requests"]
+    assert [t["y"] for t in after.figures["ops-throttling"]["traces"]] == [["gpt-4o · contoso-aoai-eus"]]
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#operations-deployments tbody tr")) == 1
+    assert console_errors(browser) == []
+
+
+def test_a_url_with_filters_reproduces_the_view(browser: WebDriver, base_url: str, demo_store: Store) -> None:
+    open_page(browser, f"{base_url}/operations")
+    pick(browser, "filter-range", "Last 2 days")
+    pick(browser, "filter-deployment", "gpt-4o-mini")
+    pick(browser, "filter-deployment", "gpt-4o-ptu")
+    deployments = ("gpt-4o-mini", "gpt-4o-ptu")
+    expected = store_requests(demo_store, NOW - timedelta(days=2), NOW, deployments)
+    wait_until(browser, lambda: requests_total(browser) == expected, f"the requests figure to total {expected}")
+    built = everything_drawn(browser)
+    assert "range=2d" in built.url and "deployment=gpt-4o-mini&deployment=gpt-4o-ptu" in built.url
+
+    browser.get("about:blank")
+    open_page(browser, built.url)
+    wait_until(browser, lambda: requests_total(browser) == expected, "the reopened view")
+    assert everything_drawn(browser) == built
+    chosen = browser.find_element(By.ID, "filter-deployment").text
+    assert "gpt-4o-mini" in chosen or "2 selected" in chosen.lower() or "gpt-4o-ptu" in chosen
+    screenshot(browser, "operations-filtered")
+
+    browser.find_element(By.CSS_SELECTOR, ".csv-button").click()
+    csv_file = browser.downloads / "operations-deployments.csv"  # type: ignore[attr-defined]
+    wait_until(browser, csv_file.is_file, f"the CSV download {csv_file}")
+    lines = wait_until(browser, lambda: csv_file.read_text(encoding="utf-8").splitlines(), "the CSV's contents")
+    assert lines[0].startswith("Account,Deployment,Model,Requests,")
+    assert sum(int(line.split(",")[3]) for line in lines[1:]) == expected
+    assert console_errors(browser) == []
+
+
+def test_an_unknown_page_says_so(browser: WebDriver, base_url: str) -> None:
+    browser.get(f"{base_url}/no-such-page?range=7d")
+    wait_until(browser, lambda: "No such page" in browser.find_element(By.ID, "page").text, "the not-found page")
+    assert browser.find_element(By.ID, "filter-range").text == "Last 7 days"
+    assert console_errors(browser) == []

@@ -1,0 +1,138 @@
+"""collector.reads on real SQLite and PostgreSQL: aggregates equal sums counted by hand from store_rows.py."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from collector import reads
+from collector.reads import MetricAggregate, RequestCounts, Scope
+from collector.rollup import REQUESTS
+from collector.store import Store
+from tests.dashboards.store_rows import EUS, SWC, T0, at, fill
+
+END = T0 + timedelta(hours=2)
+MIN = timedelta(minutes=1)
+
+
+@pytest.mark.parametrize(("span", "tier", "step", "points"), [
+    (timedelta(hours=1), "5m", timedelta(minutes=5), 12),
+    (timedelta(hours=24), "5m", timedelta(minutes=5), 288),
+    (timedelta(days=2), "5m", timedelta(minutes=10), 288),
+    (timedelta(days=2, hours=1), "1h", timedelta(hours=1), 49),
+    (timedelta(days=7), "1h", timedelta(hours=1), 168),
+    (timedelta(days=30), "1h", timedelta(hours=3), 240),
+    (timedelta(days=90), "1h", timedelta(hours=12), 180),
+    (timedelta(days=400), "1h", timedelta(days=2), 201),  # epoch-aligned steps: one more at the start
+])
+def test_plan_picks_the_tier_and_a_step_under_max_points(span: timedelta, tier: str, step: timedelta,
+                                                          points: int) -> None:
+    end = datetime(2025, 3, 4, tzinfo=UTC)
+    plan = reads.plan(end - span, end)
+    assert (plan.tier, plan.step, len(plan.step_starts())) == (tier, step, points)
+    assert len(plan.step_starts()) <= reads.MAX_POINTS
+
+
+def test_plan_widens_to_whole_buckets_and_respects_the_fine_retention() -> None:
+    plan = reads.plan(T0 + 2 * MIN, T0 + 58 * MIN)
+    assert (plan.start, plan.end, plan.tier) == (T0, T0 + timedelta(hours=1), "5m")
+    hourly = reads.plan(T0 + 2 * MIN, T0 + 58 * MIN, fine_since=T0 + timedelta(hours=1))
+    assert (hourly.tier, hourly.start, hourly.end) == ("1h", T0, T0 + timedelta(hours=1))
+    assert reads.plan(T0, END, grain=timedelta(minutes=15)).step == timedelta(minutes=15)
+
+
+@pytest.mark.parametrize(("start", "end"), [(T0.replace(tzinfo=None), END), (END, T0), (T0, T0)])
+def test_plan_refuses_naive_or_empty_ranges(start: datetime, end: datetime) -> None:
+    with pytest.raises(ValueError):
+        reads.plan(start, end)
+
+
+def test_request_series_adds_sources_and_fills_empty_steps(store: Store) -> None:
+    fill(store)
+    series = reads.request_series(store, reads.plan(T0, END))
+    assert len(series) == 24 and [p.start for p in series[:2]] == [T0, at(5)]
+    assert {i: p.requests.requests for i, p in enumerate(series) if p.requests.requests} == {0: 17, 1: 4, 13: 8}
+    assert series[0].requests == RequestCounts(17, 13, 3, 1, 2, 1, 8100)
+    total = [sum(getattr(p.requests, f) for p in series) for f in RequestCounts.__dataclass_fields__]
+    assert total == [29, 25, 3, 1, 2, 1, 10900]
+
+
+@pytest.mark.parametrize(("scope", "requests"), [
+    (Scope(), 29),
+    (Scope(accounts=(EUS,)), 21),
+    (Scope(deployments=("gpt-4o",)), 15),
+    (Scope(deployments=("gpt-4o", "embed")), 23),
+    (Scope(models=("gpt-4o",)), 21),
+    (Scope(models=("text-embedding-3-small",)), 8),
+    (Scope(models=("gpt-4o",), deployments=("gpt-4o-ptu",)), 6),
+    (Scope(accounts=(SWC,), models=("gpt-4o",)), 0),
+    (Scope(deployments=("no-such",)), 0),
+], ids=["all", "account", "deployment", "two-deployments", "model", "other-model", "model-and-deployment",
+        "account-without-model", "unknown"])
+def test_scopes_filter_in_the_database(store: Store, scope: Scope, requests: int) -> None:
+    fill(store)
+    plan = reads.plan(T0, END)
+    assert sum(p.requests.requests for p in reads.request_series(store, plan, scope)) == requests
+    assert sum(r.requests.requests for r in reads.deployment_rows(store, plan, scope)) == requests
+    assert reads.rollup_total(store, REQUESTS, "requests", plan, scope) == requests
+
+
+def test_latency_series_merges_histograms_per_step(store: Store) -> None:
+    fill(store)
+    series = dict(reads.latency_series(store, reads.plan(T0, END)))
+    assert series[T0] == {40: 5, 44: 2, 36: 5}
+    assert series[at(5)] == {40: 4}
+    assert series[at(65)] == {24: 8}
+    assert sum(1 for h in series.values() if h) == 3
+
+
+def test_metric_series_sums_counts_and_keeps_extremes(store: Store) -> None:
+    fill(store)
+    series = reads.metric_series(store, reads.plan(T0, END), [reads.FIRST_TOKEN_METRIC])
+    assert series == {(reads.FIRST_TOKEN_METRIC, "", ""): [
+        (T0, MetricAggregate(3000.0, 7.0, 100.0, 900.0)), (at(5), MetricAggregate(1000.0, 4.0, 50.0, 400.0))]}
+    hourly = reads.metric_series(store, reads.plan(T0 - timedelta(days=3), END), [reads.FIRST_TOKEN_METRIC])
+    [(hour, aggregate)] = hourly[(reads.FIRST_TOKEN_METRIC, "", "")]
+    assert (hour, aggregate) == (T0, MetricAggregate(4000.0, 11.0, 50.0, 900.0))
+    assert aggregate.average == pytest.approx(4000 / 11)
+    ptu = reads.metric_series(store, reads.plan(T0, END), [reads.PTU_UTILISATION_METRIC], by_deployment=True)
+    assert list(ptu) == [(reads.PTU_UTILISATION_METRIC, EUS, "gpt-4o-ptu")]
+
+
+def test_deployment_rows(store: Store) -> None:
+    fill(store)
+    rows = reads.deployment_rows(store, reads.plan(T0, END), metrics=[reads.BLOCKED_METRIC,
+                                                                      reads.PTU_UTILISATION_METRIC])
+    assert [(r.account, r.deployment) for r in rows] == [(EUS, "gpt-4o"), (EUS, "gpt-4o-ptu"), (SWC, "embed")]
+    gpt, ptu, embed = rows
+    assert gpt.requests == RequestCounts(15, 12, 3, 1, 2, 0, 7100)
+    assert gpt.histogram == {40: 9, 44: 2}
+    assert gpt.metrics == {reads.BLOCKED_METRIC: MetricAggregate(3.0, 3.0, 1.0, 1.0),
+                           reads.TOKENS_METRIC: MetricAggregate(2270.0, 11.0, 50.0, 600.0)}
+    assert gpt.peak_tokens_per_bucket == 1500.0
+    assert ptu.metrics[reads.PTU_UTILISATION_METRIC] == MetricAggregate(160.0, 10.0, 5.0, 45.0)
+    assert (ptu.peak_tokens_per_bucket, embed.peak_tokens_per_bucket) == (550.0, 80.0)
+    hourly = reads.deployment_rows(store, reads.plan(T0 - timedelta(days=3), END))
+    assert [r.requests for r in hourly] == [r.requests for r in rows]
+    assert hourly[0].peak_tokens_per_bucket == 2270.0  # one hour bucket holds both 5-minute ones
+
+
+def test_models_and_deployments_in_a_range(store: Store) -> None:
+    fill(store)
+    assert reads.deployment_models(store, T0, END) == {
+        ("", "gateway-only"): ("gpt-35-turbo",),
+        (EUS, "gpt-4o"): ("gpt-4o",),
+        (EUS, "gpt-4o-ptu"): ("gpt-4o",),
+        (SWC, "embed"): ("text-embedding-3-small",),
+    }
+    assert reads.deployments(store, T0, END) == [(EUS, "gpt-4o"), (EUS, "gpt-4o-ptu"), (SWC, "embed")]
+    assert reads.deployments(store, END, END + timedelta(hours=1)) == []
+
+
+def test_an_empty_store_reads_as_zeros(store: Store) -> None:
+    plan = reads.plan(T0, END)
+    assert sum(p.requests.requests for p in reads.request_series(store, plan)) == 0
+    assert reads.deployment_rows(store, plan) == []
+    assert reads.metric_series(store, plan, [reads.FIRST_TOKEN_METRIC]) == {}
+    assert reads.sources(store) == []
