@@ -32,6 +32,7 @@ class Context:
     def __init__(self, config: Path | None, debug: bool) -> None:
         self.config = config
         self.debug = debug
+        self.config_path: Path | None = None  # the file the settings were read from, once read
         self._settings: Any = None
 
     @property
@@ -40,6 +41,7 @@ class Context:
             from collector.config import find_config, load_settings
 
             path = find_config(self.config, os.environ, Path.cwd())
+            self.config_path = path
             self._settings = load_settings(path, os.environ)
         return self._settings
 
@@ -357,8 +359,10 @@ def status(ctx: Context) -> None:
 
 @main.command("demo")
 @click.option("--once", is_flag=True, help="Generate, collect and summarise, then exit (no follow-up collection).")
+@click.option("--serve/--no-serve", default=True, show_default=True,
+              help="Serve the dashboards (`aoai-obs serve`) while collection continues.")
 @click.pass_obj
-def demo(ctx: Context, once: bool) -> None:
+def demo(ctx: Context, once: bool, serve: bool) -> None:
     """Generate the demo organisation, backfill it into the store and keep collecting as traffic arrives."""
     from collector.demo_job import describe, follow, prepare
     from collector.sources import first_workspace
@@ -382,9 +386,31 @@ def demo(ctx: Context, once: bool) -> None:
     if not step.summary.ok:
         raise TerminalError("the demo collection had failures: " + step.summary.line())
     if not once:
+        server = _start_dashboards(ctx) if serve else None
         click.echo(f"\ncollecting every {settings.collector.interval} as new demo traffic arrives; Ctrl-C stops",
                    err=True)
-        follow(settings, store, utcnow, lambda text: click.echo(text, err=True), cost_job)
+        try:
+            follow(settings, store, utcnow, lambda text: click.echo(text, err=True), cost_job)
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=10)
+
+
+def _start_dashboards(ctx: Context) -> Any:
+    """`aoai-obs serve` in a child process (the collector never imports the dashboards); None when the dashboards
+    are not installed."""
+    import subprocess
+
+    if not any(e.name == "serve" for e in _plugged_in()):
+        click.echo("dashboards not installed (no `serve` command): the summary above is all the demo shows", err=True)
+        return None
+    command = [sys.executable, "-m", "collector.cli"]
+    if ctx.config_path is not None:
+        command += ["--config", str(ctx.config_path)]
+    settings = ctx.settings.dashboards
+    click.echo(f"dashboards: http://{settings.host}:{settings.port}/ (operations, cost, reports)", err=True)
+    return subprocess.Popen([*command, "serve"])
 
 
 # Cost commands live in their own module (collector/cost_cli.py); they import the cost model only when run.
