@@ -290,7 +290,8 @@ def collect_run(ctx: Context) -> None:
         for source in sources:
             source.close()
         retention = settings.store.retention
-        store.apply_retention(now, five_minute_days=retention.five_minute_days, hourly_days=retention.hourly_days)
+        store.apply_retention(now, five_minute_days=retention.five_minute_days, hourly_days=retention.hourly_days,
+                              daily_days=retention.daily_days or None)
         health.observe(summary, store.job_statuses(), now)
         log.info("%s", summary.line())
         log.info("%s", cost_job.after_pass(store, now))

@@ -228,12 +228,18 @@ class RetentionSettings(_Section):
         default=35, ge=2, description="Days the fine (grain-sized) rollups are kept; at least 2.")
     hourly_days: Count = Field(
         default=400, ge=2, description="Days the hourly rollups are kept; at least five_minute_days.")
+    daily_days: Count = Field(
+        default=0, description="Days the daily rollups (what views of weeks and months read) are kept; at least "
+                               "hourly_days; 0 keeps them forever.")
 
     @model_validator(mode="after")
     def _hourly_outlive_fine(self) -> RetentionSettings:
         if self.hourly_days < self.five_minute_days:
             raise _violations([(("hourly_days",), f"store.retention.hourly_days ({self.hourly_days}) must be at "
                                                   f"least five_minute_days ({self.five_minute_days})")])
+        if self.daily_days and self.daily_days < self.hourly_days:
+            raise _violations([(("daily_days",), f"store.retention.daily_days ({self.daily_days}) must be 0 (forever) "
+                                                 f"or at least hourly_days ({self.hourly_days})")])
         return self
 
 
@@ -334,6 +340,17 @@ class BudgetsSettings(_Section):
                                   "sent.")
 
 
+class ReportsSettings(_Section):
+    folder: ConfigPath | None = Field(
+        default=None, description="Folder the collector writes each month's report to (`aoai-report-YYYY-MM.html`, "
+                                  "`.csv`, and `.pdf` when chromium is installed), once, when the collected data "
+                                  "has passed the month's end; relative to the settings file's folder. Empty: no "
+                                  "scheduled reports.")
+    post_to_webhook: bool = Field(
+        default=False, description="Also post a short summary naming the report's file to the budget webhook "
+                                   "(`budgets.webhook_url`, in `budgets.webhook_format`).")
+
+
 class DemoSettings(_Section):
     days: Count = Field(
         default=90, ge=1, description="Days of demo traffic the demo generates, ending at the current hour.")
@@ -381,6 +398,7 @@ class Settings(_Section):
     prices: PricesSettings = Field(default_factory=PricesSettings)
     inventory: InventorySettings = Field(default_factory=InventorySettings)
     budgets: BudgetsSettings = Field(default_factory=BudgetsSettings)
+    reports: ReportsSettings = Field(default_factory=ReportsSettings)
     dashboards: DashboardsSettings = Field(default_factory=DashboardsSettings)
     alerts: Reserved = Field(default_factory=dict, description=_RESERVED)
 

@@ -3,10 +3,10 @@
 Which tier answers a range (`plan`):
 
 - the fine tier (`_5m`, the collector's grain) when the range spans at most two days and starts inside the fine
-  tier's retention; the hourly tier (`_1h`) otherwise. A range is widened to whole tier buckets (whole hours on the
-  hourly tier), and `Plan.start`/`Plan.end` say what was actually read;
+  tier's retention; the hourly tier (`_1h`) up to 14 days; the daily tier (`_1d`, UTC days) beyond. A range is
+  widened to whole tier buckets, and `Plan.start`/`Plan.end` say what was actually read;
 - figures are cut into steps from `STEPS`, the smallest multiple of the tier's bucket giving at most `MAX_POINTS`
-  points: 5 minutes up to a day, 10 minutes for two days, 1 hour for a week, 3 hours for 30 days, 12 hours for 90.
+  points: 5 minutes up to a day, 10 minutes for two days, 1 hour for a week, 1 day for 30 or 90 days.
 
 Every measure read here is additive (counts, sums, histogram buckets; min/max of min/max), so a total over steps,
 deployments or tiers equals the total over the range. Rows of every source are added together. Reads name the
@@ -16,7 +16,7 @@ tables' primary keys, which start with (source, bucket_start).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -30,8 +30,12 @@ from collector.store import Store
 from collector.windows import EPOCH, align_down, align_up
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 #: Longest range the fine tier answers; longer ranges read the hourly tier.
 FINE_MAX_SPAN = timedelta(days=2)
+#: Longest range the hourly tier answers; longer ranges read the daily tier (UTC days), so a view of months reads
+#: one row per deployment and day rather than 24.
+HOURLY_MAX_SPAN = timedelta(days=14)
 #: Most points a time series gets.
 MAX_POINTS = 300
 STEPS = tuple(timedelta(minutes=m) for m in (5, 10, 15, 30, 60, 120, 180, 360, 720, 1440, 2880, 10080))
@@ -103,11 +107,12 @@ def plan(
     if end <= start:
         raise ValueError(f"empty range {start.isoformat()} .. {end.isoformat()}")
     fine = end - start <= FINE_MAX_SPAN and (fine_since is None or start >= fine_since)
-    size = grain if fine else HOUR
+    tier = "5m" if fine else "1h" if end - start <= HOURLY_MAX_SPAN else "1d"
+    size = {"5m": grain, "1h": HOUR, "1d": DAY}[tier]
     start, end = align_down(start, size), align_up(end, size)
     candidates = [s for s in STEPS if s >= size and s % size == timedelta(0)] or [size]
     step = next((s for s in candidates if (end - align_down(start, s)) / s <= max_points), candidates[-1])
-    return Plan("5m" if fine else "1h", start.astimezone(UTC), end.astimezone(UTC), step)
+    return Plan(tier, start.astimezone(UTC), end.astimezone(UTC), step)
 
 
 @dataclass(frozen=True)
@@ -194,8 +199,9 @@ def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence
     if scope.deployments:
         conditions.append(table.c.deployment.in_(scope.deployments))
     if scope.models:
-        usage = store.table(USAGE_TOKENS, "1h")
-        hours = (usage.c.bucket_start >= align_down(p.start, HOUR), usage.c.bucket_start < align_up(p.end, HOUR))
+        tier, size = ("1d", DAY) if p.tier == "1d" else ("1h", HOUR)  # the usage logs' coarsest that fits
+        usage = store.table(USAGE_TOKENS, tier)
+        hours = (usage.c.bucket_start >= align_down(p.start, size), usage.c.bucket_start < align_up(p.end, size))
         if "account" in table.c:
             with_model = sa.select(usage.c.account, usage.c.deployment).where(usage.c.model.in_(scope.models), *hours)
             conditions.append(sa.tuple_(table.c.account, table.c.deployment).in_(with_model))
@@ -318,13 +324,15 @@ def deployment_rows(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Itera
 
 
 def deployment_models(store: Store, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[str, ...]]:
-    """(account, deployment) -> the models it served in [start, end), from the usage logs (hourly tier).
+    """(account, deployment) -> the models it served in [start, end), from the usage logs (hourly tier; daily
+    beyond `HOURLY_MAX_SPAN`).
 
     Deployments known only to the APIM logs (which carry no account) are keyed ("", deployment).
     """
-    start, end = align_down(start, HOUR), align_up(end, HOUR)
+    tier, size = ("1d", DAY) if end - start > HOURLY_MAX_SPAN else ("1h", HOUR)
+    start, end = align_down(start, size), align_up(end, size)
     names = sources(store)
-    usage, apim = store.table(USAGE_TOKENS, "1h"), store.table(APIM_TOKENS, "1h")
+    usage, apim = store.table(USAGE_TOKENS, tier), store.table(APIM_TOKENS, tier)
     found: dict[tuple[str, str], set[str]] = {}
     with store.engine.connect() as conn:
         query = (sa.select(usage.c.account, usage.c.deployment, usage.c.model).distinct()
@@ -367,3 +375,149 @@ def rollup_total(store: Store, spec: RollupSpec, measure: str, p: Plan, scope: S
     with store.engine.connect() as conn:
         value = conn.execute(sa.select(sa.func.sum(table.c[measure])).where(*conditions)).scalar_one()
     return float(value or 0.0)
+
+
+# -- attributed cost: the daily cost table -----------------------------------------------------------------------
+# `cost_daily` holds one row per UTC day, account, deployment, team, method and price id (collector/costs.py keeps
+# it current), so cost reads work at day resolution: a range is widened to whole UTC days (`cost_days`).
+
+DAY = timedelta(days=1)
+COST_KEYS = ("account", "deployment", "team", "method", "price_id")
+COST_MEASURES = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens", "cost_micro_usd")
+#: Methods whose rows a labelled read labels by the method's name: idle capacity and unallocated usage are their
+#: own series, never folded into a team, deployment or model.
+OWN_SERIES = ("idle", "unallocated")
+
+
+@dataclass(frozen=True)
+class CostScope:
+    """Which cost rows a read covers besides the days (empty: all). Accounts are compared case-insensitively (Log
+    Analytics upper-cases account names, the cost table keeps ARM's); a deployment name matches on every account.
+    `pairs` (account, deployment) restricts to those deployments, say the ones the inventory gives a model."""
+
+    accounts: tuple[str, ...] = ()
+    deployments: tuple[str, ...] = ()
+    teams: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] | None = None  # None: every deployment; (): none
+
+
+ALL_COSTS = CostScope()
+
+
+@dataclass(frozen=True)
+class CostLabels:
+    """A label per row, computed in the database: keyed by team (`column` "team") or by (account, deployment)
+    (`column` "deployment", account compared case-insensitively). Rows whose key is not listed get `default`;
+    rows of an `own` method get the method's name."""
+
+    column: str
+    values: Mapping[Any, str]
+    default: str
+    own: tuple[str, ...] = OWN_SERIES
+
+
+def cost_days(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """The whole UTC days covering [start, end): what a cost read of that range sums."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise ValueError("naive datetime given; times are timezone-aware UTC")
+    return align_down(start, DAY), max(align_up(end, DAY), align_down(start, DAY) + DAY)
+
+
+def _cost_where(table: sa.Table, start: datetime, end: datetime, scope: CostScope) -> list[sa.ColumnElement[bool]]:
+    conditions: list[sa.ColumnElement[bool]] = [table.c.day >= start, table.c.day < end]
+    if scope.accounts:
+        conditions.append(sa.func.lower(table.c.account).in_(sorted({a.lower() for a in scope.accounts})))
+    if scope.deployments:
+        conditions.append(table.c.deployment.in_(scope.deployments))
+    if scope.teams:
+        conditions.append(table.c.team.in_(scope.teams))
+    if scope.pairs is not None:
+        pairs = sorted({(a.lower(), d) for a, d in scope.pairs})
+        conditions.append(sa.tuple_(sa.func.lower(table.c.account), table.c.deployment).in_(pairs)
+                          if pairs else sa.false())
+    return conditions
+
+
+def _label_column(table: sa.Table, labels: CostLabels) -> tuple[sa.ColumnElement[str], sa.FromClause]:
+    """The label expression and the FROM clause it needs (the table joined to the labels, given as VALUES)."""
+    joined: sa.FromClause = table
+    if not labels.values:
+        named: sa.ColumnElement[str] = sa.literal(labels.default, sa.String())
+    elif labels.column == "team":
+        values = sa.values(sa.column("team", sa.String()), sa.column("label", sa.String()), name="labels") \
+            .data(sorted(labels.values.items())).cte("labels")
+        joined = table.outerjoin(values, table.c.team == values.c.team)
+        named = sa.func.coalesce(values.c.label, sa.literal(labels.default, sa.String()))
+    elif labels.column == "deployment":
+        rows = sorted({(a.lower(), d): label for (a, d), label in labels.values.items()}.items())
+        values = sa.values(sa.column("account", sa.String()), sa.column("deployment", sa.String()),
+                           sa.column("label", sa.String()), name="labels") \
+            .data([(a, d, label) for (a, d), label in rows]).cte("labels")
+        joined = table.outerjoin(values, sa.and_(sa.func.lower(table.c.account) == values.c.account,
+                                                 table.c.deployment == values.c.deployment))
+        named = sa.func.coalesce(values.c.label, sa.literal(labels.default, sa.String()))
+    else:
+        raise ValueError(f"labels by {labels.column!r}: choose team or deployment")
+    if labels.own:
+        named = sa.case((table.c.method.in_(labels.own), table.c.method), else_=named)
+    return named, joined
+
+
+def cost_rows(store: Store, start: datetime, end: datetime, scope: CostScope = ALL_COSTS, *,
+              by: Sequence[str] = (), step: timedelta | None = None,
+              labels: CostLabels | None = None) -> list[dict[str, Any]]:
+    """`cost_daily` over the days of [start, end) (see `cost_days`) summed in the database per `by` (any of
+    `COST_KEYS`), per step of whole days when `step` is given (key "step": the step's first day, counted from the
+    range's first day) and per label when `labels` are given (key "label"). Each row also has the measures of
+    `COST_MEASURES` (exact integers; cost in micro-USD) and `unpriced` (1 when any of its rows was unpriced)."""
+    unknown = [k for k in by if k not in COST_KEYS]
+    if unknown:
+        raise ValueError(f"cost rows by {', '.join(unknown)}: choose from {', '.join(COST_KEYS)}")
+    if step is not None and (step < DAY or step % DAY):
+        raise ValueError(f"a cost step is whole days, not {step}")
+    start, end = cost_days(start, end)
+    table = store.tables["cost_daily"]
+    keys: list[sa.ColumnElement[Any]] = [table.c[k] for k in by]
+    joined: sa.FromClause = table
+    if labels is not None:
+        named, joined = _label_column(table, labels)
+        keys.insert(0, named.label("label"))
+    if step is not None:
+        origin = int((start - EPOCH).total_seconds())
+        keys.insert(0, bucket_index(table.c.day, sa.literal(origin, sa.BigInteger()),
+                                    sa.literal(int(step.total_seconds()), sa.BigInteger())).label("step"))
+    # Grouping by position: an expression with bound parameters would not match itself in PostgreSQL's GROUP BY.
+    positions = [sa.literal_column(str(i + 1)) for i in range(len(keys))]
+    query = (sa.select(*keys, *(sa.func.sum(table.c[m]).label(m) for m in COST_MEASURES),
+                       sa.func.max(table.c.unpriced).label("unpriced"))
+             .select_from(joined).where(*_cost_where(table, start, end, scope)))
+    if keys:
+        query = query.group_by(*positions).order_by(*positions)
+    with store.engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query)]
+    for row in rows:
+        for m in (*COST_MEASURES, "unpriced"):
+            row[m] = int(row[m] or 0)
+        if step is not None:
+            row["step"] = start + step * int(row["step"])
+    return rows
+
+
+def cost_teams(store: Store, start: datetime | None = None, end: datetime | None = None) -> list[str]:
+    """Every team (`idle` and `unallocated` included) with cost rows in the days of [start, end), or ever."""
+    table = store.tables["cost_daily"]
+    query = sa.select(table.c.team).distinct().order_by(table.c.team)
+    if start is not None and end is not None:
+        first, last = cost_days(start, end)
+        query = query.where(table.c.day >= first, table.c.day < last)
+    with store.engine.connect() as conn:
+        return [r[0] for r in conn.execute(query)]
+
+
+def cost_version(store: Store) -> datetime | None:
+    """When the daily cost table last changed (the newest refresh of any day): a cache key for what is derived
+    from the whole table."""
+    days = store.tables["cost_days"]
+    with store.engine.connect() as conn:
+        value: datetime | None = conn.execute(sa.select(sa.func.max(days.c.refreshed_at))).scalar_one_or_none()
+    return value

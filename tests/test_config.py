@@ -252,6 +252,9 @@ BAD_FILES = [
     pytest.param("store:\n  retention:\n    five_minute_days: 40\n    hourly_days: 30\n", 4,
                  "store.retention.hourly_days (30) must be at least five_minute_days (40)", "",
                  id="retention-order"),
+    pytest.param("store:\n  retention:\n    hourly_days: 60\n    daily_days: 30\n", 4,
+                 "store.retention.daily_days (30) must be 0 (forever) or at least hourly_days (60)", "",
+                 id="daily-retention-order"),
     pytest.param("store:\n  url: postgresql+psycopg://aoai:hunter2@db/aoai\n", 2, "store.url contains a password",
                  "put it in AOAI_OBS_STORE__URL or use PGPASSWORD / a .pgpass file", id="password-in-url"),
     pytest.param("store:\n  url: postgresql+psycopg://aoai@db/aoai?password=hunter2\n", 2,
@@ -517,7 +520,7 @@ def test_every_documented_variable_is_accepted() -> None:
         if doc.env and doc.type == "duration":
             load_settings(None, {doc.env: "1h"} if "grain" not in doc.env else {doc.env: "5m"})
         elif doc.env and doc.type == "integer":
-            load_settings(None, {doc.env: "40"})
+            load_settings(None, {doc.env: "400" if doc.path.endswith("daily_days") else "40"})
         elif doc.env and doc.type == "path, optional":
             assert load_settings(None, {doc.env: "/etc/aoai-obs/x.yaml"}) is not None
         elif doc.env and doc.type == "boolean":

@@ -22,9 +22,11 @@ MIN = timedelta(minutes=1)
     (timedelta(days=2), "5m", timedelta(minutes=10), 288),
     (timedelta(days=2, hours=1), "1h", timedelta(hours=1), 49),
     (timedelta(days=7), "1h", timedelta(hours=1), 168),
-    (timedelta(days=30), "1h", timedelta(hours=3), 240),
-    (timedelta(days=90), "1h", timedelta(hours=12), 180),
-    (timedelta(days=400), "1h", timedelta(days=2), 201),  # epoch-aligned steps: one more at the start
+    (timedelta(days=14), "1h", timedelta(hours=2), 168),
+    (timedelta(days=14, hours=1), "1d", timedelta(days=1), 15),  # widened to whole UTC days
+    (timedelta(days=30), "1d", timedelta(days=1), 30),
+    (timedelta(days=90), "1d", timedelta(days=1), 90),
+    (timedelta(days=400), "1d", timedelta(days=2), 201),  # epoch-aligned steps: one more at the start
 ])
 def test_plan_picks_the_tier_and_a_step_under_max_points(span: timedelta, tier: str, step: timedelta,
                                                           points: int) -> None:
@@ -136,3 +138,15 @@ def test_an_empty_store_reads_as_zeros(store: Store) -> None:
     assert reads.deployment_rows(store, plan) == []
     assert reads.metric_series(store, plan, [reads.FIRST_TOKEN_METRIC]) == {}
     assert reads.sources(store) == []
+
+
+def test_a_month_reads_the_daily_tier_with_the_same_totals(store: Store) -> None:
+    fill(store)
+    month = reads.plan(END - timedelta(days=30), END)
+    assert month.tier == "1d"
+    hour = reads.plan(T0, END)
+    assert [r.requests for r in reads.deployment_rows(store, month)] == [
+        r.requests for r in reads.deployment_rows(store, hour)]
+    assert reads.rollup_total(store, REQUESTS, "requests", month, Scope(models=("gpt-4o",))) == 21
+    latency = dict(reads.latency_series(store, month))
+    assert latency[T0.replace(hour=0, minute=0)] == {40: 9, 44: 2, 36: 5, 24: 8}
