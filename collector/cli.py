@@ -272,6 +272,7 @@ def collect_run(ctx: Context) -> None:
     from collector.demo_job import timing_of
     from collector.health import HealthMetrics
     from collector.run import collect_once
+    from collector.report_schedule import reports_after_pass
     from collector.schedule import run_every
     from collector.sources import build_sources
 
@@ -295,6 +296,9 @@ def collect_run(ctx: Context) -> None:
         health.observe(summary, store.job_statuses(), now)
         log.info("%s", summary.line())
         log.info("%s", cost_job.after_pass(store, now))
+        line = reports_after_pass(settings, store, now)
+        if line:
+            log.info("%s", line)
 
     run_every(settings.collector.interval, one_pass, utcnow)
 
@@ -416,10 +420,12 @@ def _start_dashboards(ctx: Context) -> Any:
 
 # Cost commands live in their own module (collector/cost_cli.py); they import the cost model only when run.
 from collector.cost_cli import budgets, cost, export  # noqa: E402
+from collector.report_cli import report  # noqa: E402
 
 main.add_command(export)
 main.add_command(cost)
 main.add_command(budgets)
+main.add_command(report)
 
 if __name__ == "__main__":
     main()

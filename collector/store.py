@@ -187,6 +187,10 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=30000")
+    # Reads of long ranges scan many pages: map the file and keep a bigger page cache (64 MiB) than the 2 MiB
+    # default, so the dashboards' aggregates read memory, not copies of it.
+    cursor.execute("PRAGMA mmap_size=1073741824")
+    cursor.execute("PRAGMA cache_size=-65536")
     cursor.close()
 
 
@@ -535,10 +539,12 @@ class Store:
             return [dict(r._mapping) for r in conn.execute(query)]
 
     def read_metric_daily(self, metric: str, start: datetime, end: datetime) -> list[dict[str, Any]]:
-        """A platform metric's `total` per UTC day, account and deployment over the hourly rollups of [start, end),
-        summed over sources and status codes in the database: `day`, `account`, `deployment`, `total`."""
-        table = self.table(PLATFORM_METRICS, "1h")
-        day = day_floor(table.c.bucket_start).label("day")
+        """A platform metric's `total` per UTC day, account and deployment over the daily rollups of the days of
+        [start, end), summed over sources and status codes in the database: `day`, `account`, `deployment`,
+        `total`."""
+        table = self.table(PLATFORM_METRICS, "1d")
+        start, end = align_down(start, DAY), align_up(end, DAY)
+        day = table.c.bucket_start.label("day")
         query = (
             sa.select(day, table.c.account, table.c.deployment, sa.func.sum(table.c.total).label("total"))
             .where(table.c.metric == metric, table.c.bucket_start >= start, table.c.bucket_start < end)
