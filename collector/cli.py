@@ -271,8 +271,8 @@ def collect_run(ctx: Context) -> None:
     """Collect every collector.interval until interrupted, applying retention after each pass."""
     from collector.demo_job import timing_of
     from collector.health import HealthMetrics
-    from collector.run import collect_once
     from collector.report_schedule import reports_after_pass
+    from collector.run import collect_once
     from collector.schedule import run_every
     from collector.sources import build_sources
 
