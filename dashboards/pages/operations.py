@@ -64,8 +64,9 @@ def view(context: Context, filters: Filters) -> View:
     start, end, problems = resolve_range(filters, context.now(), context.zone)
     plan = reads.plan(start, end, grain=context.settings.collector.grain, fine_since=context.fine_since)
     scope, store, zone = _scope(filters), context.store, context.zone
-    # Peak tokens per minute are read per tier bucket: the grain on the fine tier, an hour on the hourly one.
-    bucket_minutes = (context.settings.collector.grain if plan.tier == "5m" else reads.HOUR).total_seconds() / 60
+    # Peak tokens per minute are read per tier bucket: the grain on the fine tier, an hour or a day on the others.
+    bucket = {"5m": context.settings.collector.grain, "1h": reads.HOUR, "1d": reads.DAY}[plan.tier]
+    bucket_minutes = bucket.total_seconds() / 60
     points = reads.request_series(store, plan, scope)
     latency = reads.latency_series(store, plan, scope)
     series = reads.metric_series(store, plan, SERIES_METRICS, scope)
@@ -90,9 +91,11 @@ def view(context: Context, filters: Filters) -> View:
          f"last byte {_ms(metrics.get(reads.LAST_TOKEN_METRIC, reads.MetricAggregate()).average)} (means)"),
     ]
     step = f"{int(plan.step.total_seconds() // 60)} min" if plan.step < reads.HOUR else \
-        f"{int(plan.step.total_seconds() // 3600)} h"
-    note = [f"{_period(plan.start, plan.end, context)} · one point per {step} · "
-            f"{'5-minute' if plan.tier == '5m' else 'hourly'} rollups", *filters.problems, *problems]
+        f"{int(plan.step.total_seconds() // 3600)} h" if plan.step < reads.DAY else f"{plan.step.days} d (UTC)"
+    tier = {"5m": "5-minute", "1h": "hourly", "1d": "daily"}[plan.tier]
+    note = [f"{_period(plan.start, plan.end, context)} · one point per {step} · {tier} rollups"
+            + (" (peak tokens per minute are a day's mean: pick 14 days or less for hourly peaks)"
+               if plan.tier == "1d" else ""), *filters.problems, *problems]
     return View(
         note=note, kpis=kpis,
         figures={
