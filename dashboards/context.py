@@ -19,12 +19,17 @@ class DeploymentLookup(Protocol):
 
     def get(self, account: str, deployment: str) -> DeploymentInfo | None: ...
 
+    def deployments(self) -> tuple[DeploymentInfo, ...]: ...
+
 
 class NoInventory:
     """No inventory: capacities and owners are unknown, and the pages say so."""
 
     def get(self, account: str, deployment: str) -> DeploymentInfo | None:
         return None
+
+    def deployments(self) -> tuple[DeploymentInfo, ...]:
+        return ()
 
 
 def utcnow() -> datetime:

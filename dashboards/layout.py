@@ -10,6 +10,7 @@ the URL, redraws. Opening a link, going back, or the first draw sets the control
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
@@ -22,7 +23,7 @@ from dashboards.freshness import banner, summarise
 from dashboards.pages import Page
 
 RANGE, START, END = "filter-range", "filter-from", "filter-to"
-ACCOUNT, DEPLOYMENT, MODEL = "filter-account", "filter-deployment", "filter-model"
+ACCOUNT, DEPLOYMENT, MODEL, TEAM = "filter-account", "filter-deployment", "filter-model", "filter-team"
 #: Refresh of the freshness banner.
 FRESHNESS_EVERY_MS = 60_000
 
@@ -47,8 +48,9 @@ def _options(values: Sequence[str], known: Sequence[str] = ()) -> list[dict[str,
 
 
 def filter_bar(filters: Filters) -> html.Div:
-    """Time range, account, deployment and model, shared by every page (so callbacks that read them never meet a
-    page without them). `sync_url` sets them from the URL; the lists fill in from the store for the range."""
+    """Time range, account, deployment, model and team, shared by every page (so callbacks that read them never
+    meet a page without them). `sync_url` sets them from the URL; the lists fill in from the store for the range.
+    Team is disabled on pages that do not apply it (`Page.team_filter`), its value kept."""
     custom = filters.range == CUSTOM
     return html.Div([
         html.Label(["Time range", dcc.Dropdown(
@@ -67,6 +69,12 @@ def filter_bar(filters: Filters) -> html.Div:
         html.Label(["Model", dcc.Dropdown(id=MODEL, options=_options(filters.models), multi=True,
                                           value=list(filters.models), placeholder="All models")],
                    className="filter"),
+        # Narrower than the others so the bar keeps one line at 1440 px; the dropdown's hidden focus input is wider
+        # than that, hence the clipping.
+        html.Label(["Team", dcc.Dropdown(id=TEAM, options=_options(filters.teams), multi=True,
+                                         value=list(filters.teams), placeholder="All teams")],
+                   className="filter", id="filter-team-label",
+                   style={"flex": "1 1 150px", "minWidth": "150px", "overflow": "hidden"}),
     ], className="filters", id="filters")
 
 
@@ -87,12 +95,16 @@ def register_shell_callbacks(app: Dash, context: Context, pages: Sequence[Page])
         return page.layout(context, parse_query(search))
 
     @app.callback([Output(f"nav-{p.path.strip('/') or 'home'}", "href") for p in pages]
-                  + [Output(f"nav-{p.path.strip('/') or 'home'}", "className") for p in pages],
+                  + [Output(f"nav-{p.path.strip('/') or 'home'}", "className") for p in pages]
+                  + [Output(TEAM, "disabled"), Output("filter-team-label", "title")],
                   Input("url", "search"), Input("url", "pathname"))
-    def keep_filters_in_links(search: str | None, pathname: str | None) -> list[str]:
+    def keep_filters_in_links(search: str | None, pathname: str | None) -> list[Any]:
         current = _route(pages, pathname)
+        teams = current is not None and current.team_filter
         return ([f"{p.path}{search or ''}" for p in pages]
-                + ["nav-link active" if p is current else "nav-link" for p in pages])
+                + ["nav-link active" if p is current else "nav-link" for p in pages]
+                + [not teams, "" if teams else "Team applies to the pages of attributed cost; requests and metrics "
+                                              "carry no team."])
 
     @app.callback(Output("freshness", "children"), Output("freshness", "className"),
                   Input("freshness-tick", "n_intervals"), Input("url", "pathname"))
@@ -109,26 +121,30 @@ def register_shell_callbacks(app: Dash, context: Context, pages: Sequence[Page])
         models = reads.deployment_models(context.store, start, end)
         return (_options(filters.accounts, [a for a, _ in pairs]),
                 _options(filters.deployments, [d for _, d in pairs]),
-                _options(filters.models, [m for ms in models.values() for m in ms]))
+                _options(filters.models, [m for ms in models.values() for m in ms]),
+                _options(filters.teams, reads.cost_teams(context.store, start, end)))
 
     @app.callback(Output("url", "search"), Output(RANGE, "value"), Output(START, "value"), Output(END, "value"),
-                  Output(ACCOUNT, "value"), Output(DEPLOYMENT, "value"), Output(MODEL, "value"),
+                  Output(ACCOUNT, "value"), Output(DEPLOYMENT, "value"), Output(MODEL, "value"), Output(TEAM, "value"),
                   Output(ACCOUNT, "options"), Output(DEPLOYMENT, "options"), Output(MODEL, "options"),
-                  Output(START, "disabled"), Output(END, "disabled"),
+                  Output(TEAM, "options"), Output(START, "disabled"), Output(END, "disabled"),
                   Input("url", "search"), Input(RANGE, "value"), Input(START, "value"), Input(END, "value"),
-                  Input(ACCOUNT, "value"), Input(DEPLOYMENT, "value"), Input(MODEL, "value"))
+                  Input(ACCOUNT, "value"), Input(DEPLOYMENT, "value"), Input(MODEL, "value"), Input(TEAM, "value"))
     def sync_url(
         search: str | None, range_value: str | None, start: str | None, end: str | None,
         accounts: list[str] | None, deployments: list[str] | None, models: list[str] | None,
+        teams: list[str] | None,
     ) -> tuple[Any, ...]:
         current = parse_query(search)
         if ctx.triggered_id in ("url", None):  # a link opened, back/forward, or the first draw
             custom = current.range != CUSTOM
             return (no_update, current.range, current.start, current.end, list(current.accounts),
-                    list(current.deployments), list(current.models), *options(current), custom, custom)
-        wanted = from_controls(range_value, start, end, accounts, deployments, models, keep=current)
+                    list(current.deployments), list(current.models), list(current.teams), *options(current),
+                    custom, custom)
+        wanted = replace(from_controls(range_value, start, end, accounts, deployments, models, keep=current),
+                         teams=tuple(teams or ()))
         query = to_query(wanted)
         range_changed = ctx.triggered_id in (RANGE, START, END)
         custom = wanted.range != CUSTOM
-        return (query if query != (search or "") else no_update, *(no_update,) * 6,
-                *(options(wanted) if range_changed else (no_update,) * 3), custom, custom)
+        return (query if query != (search or "") else no_update, *(no_update,) * 7,
+                *(options(wanted) if range_changed else (no_update,) * 4), custom, custom)

@@ -27,10 +27,13 @@ class Page:
     register_callbacks: Callable[[Dash, Context], None]
     #: The page's tables (id -> columns), for their CSV downloads.
     tables: Mapping[str, Sequence[Column]] = field(default_factory=dict)
+    #: Whether the page applies the team filter (the filter bar disables it elsewhere, keeping its value).
+    team_filter: bool = False
 
 
 def pages() -> tuple[Page, ...]:
     """Every page, in navigation order; the first also answers `/`."""
+    from dashboards.pages.cost import PAGE as COST
     from dashboards.pages.operations import PAGE as OPERATIONS
 
-    return (OPERATIONS,)
+    return (OPERATIONS, COST)

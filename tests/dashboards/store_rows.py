@@ -74,3 +74,33 @@ def fill(store: Store) -> Store:
         for source in sorted({r[0] for r in REQUEST_ROWS}):
             store.replace_window(spec, source, WINDOW, [r for r in rows if r[0] == source], now=NOW)
     return store
+
+
+# The daily cost table, as the collector's cost job writes it (accounts lower-cased, as attribution keys them).
+# (day, account, deployment, team, method, price_id, requests, prompt, cached, completion, cost_micro_usd, unpriced)
+D0, D1, D2 = (datetime(2025, 3, day, tzinfo=UTC) for day in (1, 2, 3))  # D0 is the previous period of [D1, D2]
+P4O, PTU, EMB = "gpt-4o/GlobalStandard/2024-01-01", "*/ProvisionedManaged/2024-01-01", \
+    "text-embedding-3-small/Standard/2024-01-01"
+COST_ROWS: list[tuple[Any, ...]] = [
+    (D0, "aoai-eus", "gpt-4o", "search", "direct", P4O, 4, 400, 0, 40, 2_000_000, 0),
+    (D0, "aoai-eus", "gpt-4o", "ads", "estimated", P4O, 1, 100, 0, 10, 500_000, 0),
+    (D1, "aoai-eus", "gpt-4o", "search", "direct", P4O, 6, 600, 0, 60, 3_000_000, 0),
+    (D1, "aoai-eus", "gpt-4o-ptu", "idle", "idle", PTU, 0, 0, 0, 0, 9_000_000, 0),
+    (D2, "aoai-eus", "gpt-4o", "search", "direct", P4O, 10, 1000, 100, 200, 5_000_000, 0),
+    (D2, "aoai-eus", "gpt-4o", "ads", "estimated", P4O, 5, 500, 0, 100, 2_500_000, 0),
+    (D2, "aoai-eus", "gpt-4o-ptu", "search", "direct", PTU, 4, 400, 0, 40, 1_000_000, 0),
+    (D2, "aoai-eus", "gpt-4o-ptu", "idle", "idle", PTU, 0, 0, 0, 0, 9_000_000, 0),
+    (D2, "aoai-swc", "embed", "unallocated", "unallocated", EMB, 8, 80, 0, 0, 80, 0),
+    (D2, "aoai-swc", "mystery", "ads", "owner", "", 2, 20, 0, 2, 0, 1),  # no price matched: priced at 0
+]
+COST_COLUMNS = ("day", "account", "deployment", "team", "method", "price_id", "requests", "prompt_tokens",
+                "cached_tokens", "completion_tokens", "cost_micro_usd", "unpriced")
+#: When the cost rows were written: the daily cost table's version.
+PRICED_AT = datetime(2025, 3, 3, 12, 0, tzinfo=UTC)
+
+
+def fill_costs(store: Store, rows: list[tuple[Any, ...]] = COST_ROWS, *, at: datetime = PRICED_AT) -> Store:
+    """Write cost rows for the days D0..D2 through Store.replace_cost_days."""
+    store.replace_cost_days(D0, D2 + timedelta(days=1), [dict(zip(COST_COLUMNS, r, strict=True)) for r in rows],
+                            "fixture", at)
+    return store

@@ -1,6 +1,7 @@
 """The dashboards in a real headless browser (Debian's chromium through its chromedriver), over two days of demo
-traffic collected into SQLite: no console errors, filters change the figures, figures total what the store holds,
-and a URL reproduces its view. Screenshots go to test-output/screenshots/ for a reviewer.
+traffic collected into SQLite and attributed with the demo's teams, prices and budgets: no console errors, filters
+change the figures, figures total what the store holds, and a URL reproduces its view. Screenshots go to
+test-output/screenshots/ for a reviewer.
 
 Skips with the reason on a machine without chromium and chromedriver; fails instead under CI=true.
 """
@@ -28,6 +29,7 @@ from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from collector.config import load_settings
+from collector.costs import load_cost_model, refresh_costs
 from collector.inventory import demo_inventory
 from collector.rollup import REQUESTS, ROLLUPS
 from collector.run import Timing, backfill
@@ -37,6 +39,7 @@ from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource
 from dashboards.app import create_app
+from dashboards.cost_figures import money
 from tests.conftest import unavailable
 
 REPO = Path(__file__).resolve().parents[2]
@@ -50,6 +53,11 @@ TIMING = Timing(grain=timedelta(minutes=5), lag=timedelta(minutes=10), lookback=
                 max_window=timedelta(days=1))
 ZONE = "Europe/Paris"
 WAIT = 30.0
+EXAMPLES = REPO / "examples"
+SETTINGS = {"AOAI_OBS_DASHBOARDS__TIMEZONE": ZONE, "AOAI_OBS_TEAMS__RULES": str(EXAMPLES / "demo-teams.yaml"),
+            "AOAI_OBS_PRICES__BOOK": str(EXAMPLES / "demo-prices.yaml"),
+            "AOAI_OBS_BUDGETS__FILE": str(EXAMPLES / "budgets.yaml")}
+DAY = timedelta(days=1)
 
 pytestmark = pytest.mark.browser
 
@@ -64,6 +72,8 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
     summary = backfill(store, [WorkspaceSource("demo", workspace.path)], ROLLUPS, TIMING, END - timedelta(days=2),
                        END, NOW)
     assert summary.ok
+    model = load_cost_model(load_settings(None, SETTINGS), demo_inventory().deployments())
+    refresh_costs(store, model, END - timedelta(days=3), NOW, NOW)  # what the collector's cost job does
     yield store
     store.close()
 
@@ -72,7 +82,7 @@ def demo_store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
 def base_url(demo_store: Store) -> Iterator[str]:
     """One app server per module, on a free port, in a thread."""
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request in the test report
-    settings = load_settings(None, {"AOAI_OBS_DASHBOARDS__TIMEZONE": ZONE})
+    settings = load_settings(None, SETTINGS)
     app = create_app(settings, demo_store, inventory=demo_inventory(), now=lambda: NOW)
     server: BaseWSGIServer = make_server("127.0.0.1", 0, app.server, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -207,6 +217,7 @@ def test_the_page_loads_without_console_errors_and_totals_match_the_store(
     rows = browser.find_elements(By.CSS_SELECTOR, "#operations-deployments tbody tr")
     assert len(rows) == len(DEMO_ORG.deployments)
     assert screenshot(browser, "operations").stat().st_size > 50_000
+    assert not browser.find_element(By.ID, "filter-team").is_enabled()  # requests carry no team
     assert console_errors(browser) == []
 
 
@@ -257,4 +268,118 @@ def test_an_unknown_page_says_so(browser: WebDriver, base_url: str) -> None:
     browser.get(f"{base_url}/no-such-page?range=7d")
     wait_until(browser, lambda: "No such page" in browser.find_element(By.ID, "page").text, "the not-found page")
     assert browser.find_element(By.ID, "filter-range").text == "Last 7 days"
+    assert console_errors(browser) == []
+
+
+# -- the cost page -----------------------------------------------------------------------------------------------
+
+COST_GRAPHS = ("cost-daily", "cost-daily-tokens", "cost-breakdown", "cost-unit-team", "cost-unit-model",
+               "cost-movers-team", "cost-movers-deployment", "cost-budget-burn")
+
+
+def cost_total(driver: WebDriver) -> float | None:
+    """The cost per day figure's total, in USD (None until drawn)."""
+    drawn = figure(driver, "cost-daily")
+    if drawn is None or not drawn["title"].startswith("Cost (USD) per UTC day"):
+        return None
+    return sum(v for t in drawn["traces"] for v in t["y"] if v is not None)
+
+
+def store_cost(store: Store, start: datetime, end: datetime, teams: tuple[str, ...] = ()) -> int:
+    """The daily cost table's own sum (micro-USD) over the UTC days [start, end)."""
+    rows = store.read_cost_daily(start, end, by=("team",), where={"team": teams} if teams else None)
+    return sum(int(r["cost_micro_usd"]) for r in rows)
+
+
+def days_of(span: timedelta) -> tuple[datetime, datetime]:
+    """The whole UTC days the cost page reads for the last `span` before NOW."""
+    start = NOW - span
+    return start.replace(hour=0, minute=0), NOW.replace(hour=0, minute=0) + DAY
+
+
+def open_cost(driver: WebDriver, url: str) -> None:
+    driver.get(url)
+    wait_until(driver, lambda: cost_total(driver) is not None, f"the cost page at {url}")
+    wait_until(driver, lambda: all(figure(driver, g) for g in COST_GRAPHS)
+               and "Loading" not in driver.find_element(By.ID, "cost-note").text, "every cost figure")
+
+
+def cost_drawn(driver: WebDriver) -> Drawn:
+    return Drawn(driver.current_url, {g: figure(driver, g) for g in COST_GRAPHS})
+
+
+def matches(total: float | None, micro: int) -> bool:
+    return total is not None and abs(total - micro / 1e6) < 1e-6
+
+
+def test_the_cost_page_loads_without_console_errors_and_totals_match_the_store(
+        browser: WebDriver, base_url: str, demo_store: Store) -> None:
+    open_cost(browser, f"{base_url}/cost")
+    expected = store_cost(demo_store, *days_of(timedelta(hours=24)))
+    assert expected > 1_000_000_000  # a day of the demo's PTU alone is over $1,000
+    wait_until(browser, lambda: matches(cost_total(browser), expected), f"the cost figure to total {expected}")
+    assert browser.find_element(By.CSS_SELECTOR, "#cost-kpis .kpi .kpi-value").text == money(expected)
+    assert "2 whole UTC day(s)" in browser.find_element(By.ID, "cost-note").text
+    breakdown = figure(browser, "cost-breakdown")
+    assert breakdown is not None and "idle" in breakdown["traces"][0]["y"]
+    assert "Attribution method:" in browser.find_element(By.ID, "cost-daily").text
+    teams = browser.find_elements(By.CSS_SELECTOR, "#cost-teams tbody tr")
+    assert {row.text.split()[0] for row in teams} == {"idle", "support-bot", "marketing", "search", "data-science",
+                                                       "platform"}
+    assert len(browser.find_elements(By.CSS_SELECTOR, "#cost-budgets tbody tr")) == 6
+    assert screenshot(browser, "cost").stat().st_size > 50_000
+    assert console_errors(browser) == []
+
+
+def test_changing_the_team_filter_changes_the_cost_figures(
+        browser: WebDriver, base_url: str, demo_store: Store) -> None:
+    open_cost(browser, f"{base_url}/cost")
+    before = cost_drawn(browser)
+    pick(browser, "filter-team", "marketing")
+    expected = store_cost(demo_store, *days_of(timedelta(hours=24)), ("marketing",))
+    wait_until(browser, lambda: "team=marketing" in browser.current_url, "the URL to carry the team")
+    wait_until(browser, lambda: matches(cost_total(browser), expected), f"the cost figure to total {expected}")
+    wait_until(browser, lambda: len(browser.find_elements(By.CSS_SELECTOR, "#cost-budgets tbody tr")) == 1,
+               "the budgets to follow the team")
+    after = cost_drawn(browser)
+    assert all(after.figures[g] != before.figures[g] for g in ("cost-daily", "cost-breakdown", "cost-unit-team",
+                                                               "cost-budget-burn"))
+    bars = [t for t in after.figures["cost-breakdown"]["traces"] if t["y"] and t["y"][0] is not None]
+    assert {label for t in bars for label in t["y"]} == {"marketing"}
+    assert [row.text.split()[0] for row in browser.find_elements(By.CSS_SELECTOR, "#cost-teams tbody tr")] == [
+        "marketing"]
+    assert console_errors(browser) == []
+
+
+def test_a_cost_url_with_filters_reproduces_the_view(browser: WebDriver, base_url: str, demo_store: Store) -> None:
+    open_cost(browser, f"{base_url}/cost")
+    pick(browser, "filter-range", "Last 2 days")
+    pick(browser, "filter-team", "support-bot")
+    pick(browser, "filter-team", "search")
+    browser.find_element(By.ID, "cost-by-model").click()
+    teams = ("support-bot", "search")
+    expected = store_cost(demo_store, *days_of(timedelta(days=2)), teams)
+    wait_until(browser, lambda: browser.current_url.endswith("#by=model"), "the URL to carry the breakdown")
+    wait_until(browser, lambda: matches(cost_total(browser), expected), f"the cost figure to total {expected}")
+    wait_until(browser, lambda: (figure(browser, "cost-daily") or {}).get("title", "").endswith("by model"),
+               "the breakdown by model")
+    built = cost_drawn(browser)
+    assert "range=2d" in built.url and "team=support-bot&team=search" in built.url
+
+    browser.get("about:blank")
+    open_cost(browser, built.url)
+    wait_until(browser, lambda: cost_drawn(browser) == built, "the reopened view")
+    assert "support-bot" in browser.find_element(By.ID, "filter-team").text or \
+        "2 selected" in browser.find_element(By.ID, "filter-team").text.lower()
+    screenshot(browser, "cost-filtered")
+
+    button = next(b for b in browser.find_elements(By.CSS_SELECTOR, ".csv-button")
+                  if "cost-teams" in (b.get_attribute("id") or ""))
+    button.click()
+    csv_file = browser.downloads / "cost-teams.csv"  # type: ignore[attr-defined]
+    wait_until(browser, csv_file.is_file, f"the CSV download {csv_file}")
+    lines = wait_until(browser, lambda: csv_file.read_text(encoding="utf-8").splitlines(), "the CSV's contents")
+    assert lines[0].startswith("Team,Cost USD,Share %,Requests,")
+    assert {line.split(",")[0] for line in lines[1:]} == set(teams)
+    assert round(sum(float(line.split(",")[1]) for line in lines[1:]) * 1_000_000) == expected
     assert console_errors(browser) == []
