@@ -8,6 +8,8 @@ the cost model's ownership rules, which are not wired to the dashboards yet. A `
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,10 +19,12 @@ from dash.development.base_component import Component
 
 from collector import reads
 from collector.attribution import DeploymentInfo
+from collector.store import Store
 from dashboards import figures
 from dashboards.context import Context
 from dashboards.figures import Figure
 from dashboards.filters import Filters, parse_query, resolve_range
+from dashboards.memo import Memo, data_version
 from dashboards.pages import Page
 from dashboards.tables import csv_table, render
 
@@ -59,6 +63,26 @@ def _period(start: datetime, end: datetime, context: Context) -> str:
     return f"{start.astimezone(zone):%Y-%m-%d %H:%M} – {end.astimezone(zone):%Y-%m-%d %H:%M} ({zone})"
 
 
+#: The page's reads, per version of the collected data (a view seen before is drawn without reading the store).
+_MEMO = Memo()
+
+
+def _read(store: Store, plan: reads.Plan, scope: reads.Scope) -> tuple[Any, ...]:
+    """Every read of the page, run side by side (the databases work outside the GIL; each read is one query or a
+    few, on its own pooled connection)."""
+    calls: list[Callable[[], Any]] = [
+        lambda: reads.deployment_rows(store, plan, scope, metrics=TABLE_METRICS),
+        lambda: reads.latency_series(store, plan, scope),
+        lambda: reads.metric_series(store, plan, SERIES_METRICS, scope),
+        lambda: reads.request_series(store, plan, scope),
+        lambda: reads.metric_series(store, plan, (reads.PTU_UTILISATION_METRIC,), scope, by_deployment=True),
+        lambda: reads.deployment_models(store, plan.start, plan.end),
+    ]
+    with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ops-read") as pool:
+        rows, latency, series, points, ptu, models = (f.result() for f in [pool.submit(c) for c in calls])
+    return points, latency, series, ptu, rows, models
+
+
 def view(context: Context, filters: Filters) -> View:
     """Read and draw the page for `filters`: the figures callback's whole work, callable without a browser."""
     start, end, problems = resolve_range(filters, context.now(), context.zone)
@@ -67,12 +91,8 @@ def view(context: Context, filters: Filters) -> View:
     # Peak tokens per minute are read per tier bucket: the grain on the fine tier, an hour or a day on the others.
     bucket = {"5m": context.settings.collector.grain, "1h": reads.HOUR, "1d": reads.DAY}[plan.tier]
     bucket_minutes = bucket.total_seconds() / 60
-    points = reads.request_series(store, plan, scope)
-    latency = reads.latency_series(store, plan, scope)
-    series = reads.metric_series(store, plan, SERIES_METRICS, scope)
-    ptu = reads.metric_series(store, plan, (reads.PTU_UTILISATION_METRIC,), scope, by_deployment=True)
-    rows = reads.deployment_rows(store, plan, scope, metrics=TABLE_METRICS)
-    models = reads.deployment_models(store, plan.start, plan.end)
+    points, latency, series, ptu, rows, models = _MEMO.get(
+        (str(store.engine.url), data_version(store)), (plan, scope), lambda: _read(store, plan, scope))
     inventory: dict[tuple[str, str], DeploymentInfo | None] = {
         (r.account, r.deployment): context.inventory.get(r.account, r.deployment) for r in rows}
 
