@@ -24,6 +24,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.backfill
 	$(BIN)/python -m benchmarks.queries_per_cycle
+	$(BIN)/python -m benchmarks.dashboards
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info
