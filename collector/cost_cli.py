@@ -40,6 +40,9 @@ def atomic_path(out: Path) -> Iterator[Path]:
     os.close(fd)
     try:
         yield Path(temp)
+        mask = os.umask(0)  # mkstemp makes the file 0600; give it the permissions a plain open() would
+        os.umask(mask)
+        os.chmod(temp, 0o666 & ~mask)
         os.replace(temp, out)
     except BaseException:
         Path(temp).unlink(missing_ok=True)

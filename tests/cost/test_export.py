@@ -185,3 +185,17 @@ def test_cost_table_and_helpful_errors(demo_config: Path, tmp_path: Path) -> Non
         assert result.exit_code == 2, (args, result.output)
         assert message in result.stderr and "Traceback" not in result.output
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
+    import os
+
+    from collector.cost_cli import atomic_text
+
+    mask = os.umask(0o022)
+    try:
+        with atomic_text(tmp_path / "out.csv") as stream:
+            stream.write("x\n")
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "out.csv").stat().st_mode & 0o777 == 0o644
