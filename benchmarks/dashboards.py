@@ -8,9 +8,10 @@ the fine tier for the last 2 (what each tier holds when the views read it: views
 tier). Then, for a 90-day view, it times each callback's server work (Operations' `view`; Cost's summary, series,
 movers and budgets) over filters that change run to run (none, one account, one deployment, one team, one model),
 twice: "first view" with empty memos (every read goes to the database) and "as used" with one memo for the run
-(as a server keeps it between two collector passes); and the monthly report's assembly and rendering. The baseline, in the same run, is the raw SQL of each view's main
-aggregation (one GROUP BY over the same table and range: every deployment's latency histogram for Operations,
-cost per day and team for Cost and the report), so the ratio shows what the page adds over the database.
+(as a server keeps it between two collector passes); and the monthly report's assembly and rendering. The
+baseline, in the same run, is the raw SQL of each view's main aggregation (one GROUP BY over the same table and
+range: every deployment's latency histogram for Operations, cost per day and team for Cost and the report), so the
+ratio shows what the page adds over the database.
 Targets (issue 5): p95 callback <= 200 ms on SQLite and on PostgreSQL; report <= 5 s.
 """
 

@@ -541,3 +541,17 @@ def cost_version(store: Store) -> datetime | None:
     with store.engine.connect() as conn:
         value: datetime | None = conn.execute(sa.select(sa.func.max(days.c.refreshed_at))).scalar_one_or_none()
     return value
+
+
+def cost_months(store: Store) -> list[datetime]:
+    """The first instants of the calendar months (UTC) the daily cost table has any priced day in, newest first."""
+    days = store.tables["cost_days"]
+    with store.engine.connect() as conn:
+        first, last = conn.execute(sa.select(sa.func.min(days.c.day), sa.func.max(days.c.day))).one()
+    if first is None or last is None:
+        return []
+    months, at = [], datetime(first.year, first.month, 1, tzinfo=UTC)
+    while at <= last:
+        months.append(at)
+        at = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+    return months[::-1]

@@ -35,5 +35,6 @@ def pages() -> tuple[Page, ...]:
     """Every page, in navigation order; the first also answers `/`."""
     from dashboards.pages.cost import PAGE as COST
     from dashboards.pages.operations import PAGE as OPERATIONS
+    from dashboards.pages.reports import PAGE as REPORTS
 
-    return (OPERATIONS, COST)
+    return (OPERATIONS, COST, REPORTS)

@@ -383,3 +383,32 @@ def test_a_cost_url_with_filters_reproduces_the_view(browser: WebDriver, base_ur
     assert {line.split(",")[0] for line in lines[1:]} == set(teams)
     assert round(sum(float(line.split(",")[1]) for line in lines[1:]) * 1_000_000) == expected
     assert console_errors(browser) == []
+
+
+# -- the reports page ----------------------------------------------------------------------------------------------
+
+
+def report_text(driver: WebDriver) -> str:
+    return str(driver.find_element(By.ID, "report-frame").get_attribute("srcdoc") or "")
+
+
+def test_the_reports_page_previews_the_month_and_downloads_it(browser: WebDriver, base_url: str,
+                                                              demo_store: Store) -> None:
+    browser.get(f"{base_url}/reports")
+    wait_until(browser, lambda: "Azure OpenAI usage and cost: March 2025" in report_text(browser),
+               "the March 2025 report in the preview")
+    organisation = report_text(browser)
+    assert "All teams" in browser.find_element(By.ID, "report-note").text
+    month_total = store_cost(demo_store, datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC))
+    assert money(month_total) in organisation  # the report's total is the store's, to the cent
+    assert "<script" not in organisation.lower()
+    screenshot(browser, "reports")
+
+    browser.get(f"{base_url}/reports?team=search#month=2025-03")  # a link reproduces a team's report
+    wait_until(browser, lambda: "Team search" in browser.find_element(By.ID, "report-note").text,
+               "the search team's report")
+    wait_until(browser, lambda: report_text(browser) and report_text(browser) != organisation, "a different report")
+    browser.find_element(By.ID, "report-get-csv").click()
+    csv_file = browser.downloads / "aoai-report-2025-03-search.csv"  # type: ignore[attr-defined]
+    wait_until(browser, csv_file.is_file, f"the CSV download {csv_file}")
+    assert console_errors(browser) == []
