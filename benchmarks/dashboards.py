@@ -5,13 +5,13 @@
 Builds a store with one year of rollups for 300 deployments and 40 teams (six accounts, 20 of the deployments
 provisioned): the daily tier and the daily cost table for the whole year, the hourly tier for the last 14 days and
 the fine tier for the last 2 (what each tier holds when the views read it: views longer than 14 days read the daily
-tier). Then, for a 90-day view, it times each callback's server work (Operations' `view`; Cost's summary, series,
-movers and budgets) over filters that change run to run (none, one account, one deployment, one team, one model),
-twice: "first view" with empty memos (every read goes to the database) and "as used" with one memo for the run
-(as a server keeps it between two collector passes); and the monthly report's assembly and rendering. The
-baseline, in the same run, is the raw SQL of each view's main aggregation (one GROUP BY over the same table and
-range: every deployment's latency histogram for Operations, cost per day and team for Cost and the report), so the
-ratio shows what the page adds over the database.
+tier; its whole weeks from the weekly tier, derived from the daily one). Then, for a 90-day view, it times each
+callback's server work (Operations' `view`; Cost's summary, series, movers and budgets) over filters that change run
+to run (none, one account, one deployment, one team, one model), twice: "first view" with empty memos (every read
+goes to the database) and "as used" with one memo for the run (as a server keeps it between two collector passes);
+and the monthly report's assembly and rendering. The baseline, in the same run, is the raw SQL of each view's main
+aggregation (one GROUP BY over the same table and range: every deployment's latency histogram for Operations, cost
+per day and team for Cost and the report), so the ratio shows what the page adds over the database.
 Targets (issue 5): p95 callback <= 200 ms on SQLite and on PostgreSQL; report <= 5 s.
 """
 
@@ -44,7 +44,7 @@ from collector.rollup import (
     RollupSpec,
     row_columns,
 )
-from collector.store import Store
+from collector.store import Store, week_start
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 DAY, HOUR, FIVE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=5)
@@ -127,6 +127,12 @@ def build(store: Store, deployments: int, teams: int, seed: int = 1) -> dict[str
             table = store.table(spec, tier)
             counts[table.name] = _insert(store, table, row_columns(spec), _rows(spec, deps, start, NOW, step,
                                                                                 teams, rng))
+    for spec in (REQUESTS, LATENCY, PLATFORM_METRICS, USAGE_TOKENS, CALLER_REQUESTS, APIM_TOKENS):
+        # The weekly tier, derived from the daily one as the collector derives it.
+        store.rederive(spec, "bench", "1w", week_start(year), week_start(NOW) + 7 * DAY)
+        table = store.table(spec, "1w")
+        with store.engine.connect() as conn:
+            counts[table.name] = conn.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
     cost_rows = []
     at = year
     while at < today:

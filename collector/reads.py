@@ -5,6 +5,9 @@ Which tier answers a range (`plan`):
 - the fine tier (`_5m`, the collector's grain) when the range spans at most two days and starts inside the fine
   tier's retention; the hourly tier (`_1h`) up to 14 days; the daily tier (`_1d`, UTC days) beyond. A range is
   widened to whole tier buckets, and `Plan.start`/`Plan.end` say what was actually read;
+- totals per deployment over a daily range (the Operations table, the models a deployment served) read its whole
+  ISO weeks from the weekly tier (`_1w`) and only the days either side from the daily tier: a quarter is 13 rows
+  per deployment rather than 90 (`tiles`);
 - figures are cut into steps from `STEPS`, the smallest multiple of the tier's bucket giving at most `MAX_POINTS`
   points: 5 minutes up to a day, 10 minutes for two days, 1 hour for a week, 1 day for 30 or 90 days.
 
@@ -17,7 +20,7 @@ tables' primary keys, which start with (source, bucket_start).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +29,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from collector.rollup import APIM_TOKENS, LATENCY, PLATFORM_METRICS, REQUESTS, USAGE_TOKENS, RollupSpec
-from collector.store import Store
+from collector.store import WEEK, Store, week_start
 from collector.windows import EPOCH, align_down, align_up
 
 HOUR = timedelta(hours=1)
@@ -127,12 +130,14 @@ class Scope:
     """Which rows a read covers besides the time range: accounts, deployment names and models (empty: all).
 
     A deployment name matches on every account; a model matches the deployments that logged usage for it in the
-    range (the requests and metrics rollups carry no model).
+    range (the requests and metrics rollups carry no model): `resolve` looks them up once into `pairs`, and every
+    read resolves a scope it is given unresolved.
     """
 
     accounts: tuple[str, ...] = ()
     deployments: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
+    pairs: tuple[tuple[str, str], ...] | None = None  # (account, deployment) serving `models`; None: not looked up
 
 
 ALL = Scope()
@@ -199,23 +204,70 @@ def sources(store: Store) -> list[str]:
         return [r[0] for r in conn.execute(sa.select(table.c.source).distinct().order_by(table.c.source))]
 
 
-def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence[str]) -> list[sa.ColumnElement[bool]]:
-    conditions = [table.c.source.in_(names), table.c.bucket_start >= p.start, table.c.bucket_start < p.end]
+def tiles(tier: str, start: datetime, end: datetime) -> list[tuple[str, datetime, datetime]]:
+    """[start, end) as (tier, start, end) parts that add up to it: on the daily tier, the whole ISO weeks inside
+    the range from the weekly tier and the days either side from the daily tier; any other tier as it is."""
+    first = week_start(start)
+    first = first if first == start else first + WEEK
+    last = week_start(end)
+    if tier != "1d" or first >= last:
+        return [(tier, start, end)]
+    parts = [("1w", first, last)]
+    if start < first:
+        parts.append(("1d", start, first))
+    if last < end:
+        parts.append(("1d", last, end))
+    return parts
+
+
+def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence[str], *,
+           start: datetime | None = None, end: datetime | None = None) -> list[sa.ColumnElement[bool]]:
+    """The conditions of a read of `table` over the plan's range (or [start, end), a part of it) and scope."""
+    start, end = start or p.start, end or p.end
+    conditions = [table.c.source.in_(names), table.c.bucket_start >= start, table.c.bucket_start < end]
     if scope.accounts and "account" in table.c:
         conditions.append(table.c.account.in_(scope.accounts))
     if scope.deployments:
         conditions.append(table.c.deployment.in_(scope.deployments))
     if scope.models:
-        tier, size = ("1d", DAY) if p.tier == "1d" else ("1h", HOUR)  # the usage logs' coarsest that fits
-        usage = store.table(USAGE_TOKENS, tier)
-        hours = (usage.c.bucket_start >= align_down(p.start, size), usage.c.bucket_start < align_up(p.end, size))
-        if "account" in table.c:
-            with_model = sa.select(usage.c.account, usage.c.deployment).where(usage.c.model.in_(scope.models), *hours)
-            conditions.append(sa.tuple_(table.c.account, table.c.deployment).in_(with_model))
+        pairs = scope.pairs if scope.pairs is not None else resolve(store, p, scope).pairs
+        assert pairs is not None
+        if not pairs:
+            conditions.append(sa.false())
+        elif "account" in table.c:
+            conditions.append(sa.tuple_(table.c.account, table.c.deployment).in_(pairs))
         else:
-            with_model = sa.select(usage.c.deployment).where(usage.c.model.in_(scope.models), *hours)
-            conditions.append(table.c.deployment.in_(with_model))
+            conditions.append(table.c.deployment.in_(sorted({d for _, d in pairs})))
     return conditions
+
+
+def resolve(store: Store, p: Plan, scope: Scope) -> Scope:
+    """`scope` with the deployments serving its models over the plan's range looked up (from the usage logs: the
+    daily tier for daily plans, else hourly); unchanged without models or when already looked up."""
+    if not scope.models or scope.pairs is not None:
+        return scope
+    tier, size = ("1d", DAY) if p.tier == "1d" else ("1h", HOUR)
+    usage = store.table(USAGE_TOKENS, tier)
+    query = (sa.select(usage.c.account, usage.c.deployment).distinct()
+             .where(usage.c.source.in_(sources(store)), usage.c.bucket_start >= align_down(p.start, size),
+                    usage.c.bucket_start < align_up(p.end, size), usage.c.model.in_(scope.models)))
+    with store.engine.connect() as conn:
+        pairs = tuple(sorted((a, d) for a, d in conn.execute(query)))
+    return replace(scope, pairs=pairs)
+
+
+def _tiled(store: Store, spec: RollupSpec, p: Plan, scope: Scope, names: Sequence[str], columns: Sequence[str],
+           *, metrics: Sequence[str] = ()) -> sa.Subquery:
+    """The rows of `spec` over the plan's range and scope (`columns` of them; only `metrics` when given), read
+    from the parts `tiles` cuts the range into, as one subquery to group."""
+    parts = []
+    for tier, start, end in tiles(p.tier, p.start, p.end):
+        table = store.table(spec, tier)
+        conditions = _where(store, table, p, scope, names, start=start, end=end)
+        if metrics:
+            conditions.append(table.c.metric.in_(metrics))
+        parts.append(sa.select(*(table.c[c] for c in columns)).where(*conditions))
+    return (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery("tiled")
 
 
 def _step(table: sa.Table, p: Plan) -> sa.ColumnElement[Any]:
@@ -233,6 +285,7 @@ def _counts(row: Any) -> RequestCounts:
 
 def request_series(store: Store, p: Plan, scope: Scope = ALL) -> list[TimePoint]:
     """Request counts per step, every step of the plan present (zero when nothing was logged)."""
+    scope = resolve(store, p, scope)
     table = store.table(REQUESTS, p.tier)
     step = _step(table, p)
     query = (sa.select(step, *(sa.func.sum(table.c[m]).label(m) for m in _REQUEST_MEASURES))
@@ -244,6 +297,7 @@ def request_series(store: Store, p: Plan, scope: Scope = ALL) -> list[TimePoint]
 
 def latency_series(store: Store, p: Plan, scope: Scope = ALL) -> list[tuple[datetime, dict[int, int]]]:
     """The merged latency histogram (bucket -> successful requests) of every step."""
+    scope = resolve(store, p, scope)
     table = store.table(LATENCY, p.tier)
     step = _step(table, p)
     query = (sa.select(step, table.c.le_bucket, sa.func.sum(table.c.requests))
@@ -255,7 +309,7 @@ def latency_series(store: Store, p: Plan, scope: Scope = ALL) -> list[tuple[date
     return [(start, found.get(i, {})) for i, start in enumerate(p.step_starts())]
 
 
-def _metric_columns(table: sa.Table) -> list[sa.ColumnElement[Any]]:
+def _metric_columns(table: sa.FromClause) -> list[sa.ColumnElement[Any]]:
     return [sa.func.sum(table.c.total).label("total"), sa.func.sum(table.c.count).label("count"),
             sa.func.min(table.c.minimum).label("minimum"), sa.func.max(table.c.maximum).label("maximum")]
 
@@ -271,6 +325,7 @@ def metric_series(
 ) -> dict[tuple[str, str, str], list[tuple[datetime, MetricAggregate]]]:
     """Platform metrics per step, keyed (metric, account, deployment); account and deployment are "" unless
     `by_deployment`. Steps without samples are left out (a gauge has no zero)."""
+    scope = resolve(store, p, scope)
     table = store.table(PLATFORM_METRICS, p.tier)
     step = _step(table, p)
     names = sorted(set(metrics))
@@ -291,9 +346,8 @@ def metric_series(
 def deployment_rows(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iterable[str] = ()) -> list[DeploymentRow]:
     """Per account and deployment over the plan's range: requests, latency histogram, metrics, and the largest
     TokenTransaction total of any one tier bucket (divide by the bucket's minutes for tokens per minute)."""
+    scope = resolve(store, p, scope)
     names = sources(store)
-    requests = store.table(REQUESTS, p.tier)
-    latency = store.table(LATENCY, p.tier)
     platform = store.table(PLATFORM_METRICS, p.tier)
     rows: dict[tuple[str, str], dict[str, Any]] = {}
 
@@ -303,23 +357,24 @@ def deployment_rows(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Itera
     metric_names = sorted(set(metrics) | {TOKENS_METRIC})
     per_bucket = (sa.select(platform.c.account, platform.c.deployment, sa.func.sum(platform.c.total).label("t"))
                   .where(platform.c.metric == TOKENS_METRIC, *_where(store, platform, p, scope, names))
-                  .group_by(platform.c.account, platform.c.deployment, platform.c.bucket_start).subquery())
+                  .group_by(platform.c.bucket_start, platform.c.account, platform.c.deployment).subquery())
+    pair = ("account", "deployment")
     with store.engine.connect() as conn:
-        query = (sa.select(requests.c.account, requests.c.deployment,
-                           *(sa.func.sum(requests.c[m]).label(m) for m in _REQUEST_MEASURES))
-                 .where(*_where(store, requests, p, scope, names))
-                 .group_by(requests.c.account, requests.c.deployment))
+        counted = _tiled(store, REQUESTS, p, scope, names, (*pair, *_REQUEST_MEASURES))
+        query = (sa.select(counted.c.account, counted.c.deployment,
+                           *(sa.func.sum(counted.c[m]).label(m) for m in _REQUEST_MEASURES))
+                 .group_by(counted.c.account, counted.c.deployment))
         for row in conn.execute(query):
             entry(row.account, row.deployment)["requests"] = _counts(row._mapping)
-        query = (sa.select(latency.c.account, latency.c.deployment, latency.c.le_bucket,
-                           sa.func.sum(latency.c.requests))
-                 .where(*_where(store, latency, p, scope, names))
-                 .group_by(latency.c.account, latency.c.deployment, latency.c.le_bucket))
+        timed = _tiled(store, LATENCY, p, scope, names, (*pair, "le_bucket", "requests"))
+        query = (sa.select(timed.c.account, timed.c.deployment, timed.c.le_bucket, sa.func.sum(timed.c.requests))
+                 .group_by(timed.c.account, timed.c.deployment, timed.c.le_bucket))
         for account, deployment, bucket, count in conn.execute(query):
             entry(account, deployment)["histogram"][int(bucket)] = int(count)
-        query = (sa.select(platform.c.account, platform.c.deployment, platform.c.metric, *_metric_columns(platform))
-                 .where(platform.c.metric.in_(metric_names), *_where(store, platform, p, scope, names))
-                 .group_by(platform.c.account, platform.c.deployment, platform.c.metric))
+        sampled = _tiled(store, PLATFORM_METRICS, p, scope, names,
+                         (*pair, "metric", "total", "count", "minimum", "maximum"), metrics=metric_names)
+        query = (sa.select(sampled.c.account, sampled.c.deployment, sampled.c.metric, *_metric_columns(sampled))
+                 .group_by(sampled.c.account, sampled.c.deployment, sampled.c.metric))
         for row in conn.execute(query):
             entry(row.account, row.deployment)["metrics"][row.metric] = _aggregate(row)
         query = (sa.select(per_bucket.c.account, per_bucket.c.deployment, sa.func.max(per_bucket.c.t))
@@ -334,27 +389,31 @@ def deployment_rows(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Itera
 
 
 def deployment_models(store: Store, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[str, ...]]:
-    """(account, deployment) -> the models it served in [start, end), from the usage logs (hourly tier; daily
-    beyond `HOURLY_MAX_SPAN`).
+    """(account, deployment) -> the models it served in [start, end), from the usage logs (hourly tier; daily and
+    weekly beyond `HOURLY_MAX_SPAN`).
 
     Deployments known only to the APIM logs (which carry no account) are keyed ("", deployment).
     """
     tier, size = ("1d", DAY) if end - start > HOURLY_MAX_SPAN else ("1h", HOUR)
     start, end = align_down(start, size), align_up(end, size)
     names = sources(store)
-    usage, apim = store.table(USAGE_TOKENS, tier), store.table(APIM_TOKENS, tier)
     found: dict[tuple[str, str], set[str]] = {}
+
+    def distinct(spec: RollupSpec, columns: Sequence[str]) -> sa.Select[Any]:
+        parts = []
+        for part_tier, part_start, part_end in tiles(tier, start, end):
+            table = store.table(spec, part_tier)
+            parts.append(sa.select(*(table.c[c] for c in columns))
+                         .where(table.c.source.in_(names), table.c.bucket_start >= part_start,
+                                table.c.bucket_start < part_end, table.c.deployment != "", table.c.model != ""))
+        both = (sa.union(*parts) if len(parts) > 1 else parts[0].distinct()).subquery()
+        return sa.select(*(both.c[c] for c in columns))
+
     with store.engine.connect() as conn:
-        query = (sa.select(usage.c.account, usage.c.deployment, usage.c.model).distinct()
-                 .where(usage.c.source.in_(names), usage.c.bucket_start >= start, usage.c.bucket_start < end,
-                        usage.c.deployment != "", usage.c.model != ""))
-        for account, deployment, model in conn.execute(query):
+        for account, deployment, model in conn.execute(distinct(USAGE_TOKENS, ("account", "deployment", "model"))):
             found.setdefault((account, deployment), set()).add(model)
         known = {deployment for _, deployment in found}
-        query = (sa.select(apim.c.deployment, apim.c.model).distinct()
-                 .where(apim.c.source.in_(names), apim.c.bucket_start >= start, apim.c.bucket_start < end,
-                        apim.c.deployment != "", apim.c.model != ""))
-        for deployment, model in conn.execute(query):
+        for deployment, model in conn.execute(distinct(APIM_TOKENS, ("deployment", "model"))):
             if deployment not in known:
                 found.setdefault(("", deployment), set()).add(model)
     return {key: tuple(sorted(models)) for key, models in sorted(found.items())}
@@ -379,6 +438,7 @@ def rollup_total(store: Store, spec: RollupSpec, measure: str, p: Plan, scope: S
                  **equal: str) -> float:
     """One measure summed over the plan's range and scope (and `column=value` conditions): the reference total
     that figures and reports are checked against."""
+    scope = resolve(store, p, scope)
     table = store.table(spec, p.tier)
     conditions = _where(store, table, p, scope, sources(store))
     conditions += [table.c[name] == value for name, value in equal.items()]
@@ -524,12 +584,21 @@ def cost_rows(store: Store, start: datetime, end: datetime, scope: CostScope = A
 
 
 def cost_teams(store: Store, start: datetime | None = None, end: datetime | None = None) -> list[str]:
-    """Every team (`idle` and `unallocated` included) with cost rows in the days of [start, end), or ever."""
+    """Every team (`idle` and `unallocated` included) with cost rows in the days of [start, end), or ever.
+
+    A loose index scan: the next team after the last one found, one probe of the (team, day) index each, and one
+    more per team for the range, rather than a scan of a year of rows for a few dozen names."""
     table = store.tables["cost_daily"]
-    query = sa.select(table.c.team).distinct().order_by(table.c.team)
+    later = table.alias("later")
+    teams = sa.select(sa.func.min(table.c.team).label("team")).cte("teams", recursive=True)
+    teams = teams.union_all(
+        sa.select(sa.select(sa.func.min(later.c.team)).where(later.c.team > teams.c.team).scalar_subquery())
+        .where(teams.c.team.is_not(None)))
+    query = sa.select(teams.c.team).where(teams.c.team.is_not(None)).order_by(teams.c.team)
     if start is not None and end is not None:
         first, last = cost_days(start, end)
-        query = query.where(table.c.day >= first, table.c.day < last)
+        query = query.where(sa.exists().where(table.c.team == teams.c.team, table.c.day >= first,
+                                              table.c.day < last))
     with store.engine.connect() as conn:
         return [r[0] for r in conn.execute(query)]
 

@@ -25,15 +25,26 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from collector.errors import TerminalError, TransientError
-from collector.rollup import PLATFORM_METRICS, REQUESTS, ROLLUPS, Aggregation, RollupSpec, key_columns, row_columns
+from collector.rollup import (
+    LATENCY,
+    PLATFORM_METRICS,
+    REQUESTS,
+    ROLLUPS,
+    Aggregation,
+    RollupSpec,
+    key_columns,
+    row_columns,
+)
 from collector.windows import Window, align_down, align_up
 
 log = logging.getLogger(__name__)
 
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
-#: The fine tier (the collector's grain), hourly and daily: long ranges read few rows.
-TIERS = ("5m", "1h", "1d")
+WEEK = timedelta(days=7)
+#: The fine tier (the collector's grain), hourly, daily and weekly (ISO weeks, from Monday 00:00 UTC): long ranges
+#: read few rows. Views read the daily tier; per-deployment totals over a long range read its whole weeks weekly.
+TIERS = ("5m", "1h", "1d", "1w")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
@@ -92,6 +103,46 @@ def _day_floor_postgresql(element: day_floor, compiler: SQLCompiler, **kw: Any) 
     return f"date_trunc('day', {compiler.process(element.clauses, **kw)}, 'UTC')"
 
 
+class week_floor(sa.sql.functions.FunctionElement[datetime]):
+    """The ISO week (from Monday 00:00 UTC) a stored bucket start falls in (derives the weekly tier in SQL)."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+
+
+@compiles(week_floor, "sqlite")
+def _week_floor_sqlite(element: week_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    # Six days back, then forward to the next Monday (weekday 1; a Monday stays put): the Monday on or before.
+    return f"(date({compiler.process(element.clauses, **kw)}, '-6 days', 'weekday 1') || ' 00:00:00.000000')"
+
+
+@compiles(week_floor, "postgresql")
+def _week_floor_postgresql(element: week_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('week', {compiler.process(element.clauses, **kw)}, 'UTC')"
+
+
+def week_start(instant: datetime) -> datetime:
+    """The Monday 00:00 UTC on or before `instant` (what `week_floor` computes in the database)."""
+    day = align_down(instant, DAY)
+    return day - DAY * day.weekday()
+
+
+#: The daily tier answers long views' time series: its latency rows are kept in the order those group by (day,
+#: then the histogram bucket), so the database reads them in order instead of sorting a quarter of rows.
+SERIES_KEY = {LATENCY.name: "le_bucket"}
+
+
+def primary_key(spec: RollupSpec, tier: str) -> list[str]:
+    """A rollup table's key: source, bucket start, then the rollup's keys (on the daily tier, its series key
+    first)."""
+    keys = [k.store for k in spec.keys]
+    first = SERIES_KEY.get(spec.name) if tier == "1d" else None
+    if first is not None:
+        keys.remove(first)
+        keys.insert(0, first)
+    return ["source", "bucket_start", *keys]
+
+
 def _measure_type(kql_type: str) -> sa.types.TypeEngine[Any]:
     return sa.Float(precision=53) if kql_type == "real" else sa.BigInteger()
 
@@ -102,16 +153,23 @@ def build_metadata() -> sa.MetaData:
     for spec in ROLLUPS:
         for tier in TIERS:
             columns: list[sa.Column[Any]] = [
-                sa.Column("source", sa.String(64), primary_key=True),
-                sa.Column("bucket_start", UtcDateTime(), primary_key=True),
+                sa.Column("source", sa.String(64), nullable=False),
+                sa.Column("bucket_start", UtcDateTime(), nullable=False),
             ]
             for key in spec.keys:
                 key_type: sa.types.TypeEngine[Any] = sa.String(256) if key.kql_type == "string" else sa.Integer()
-                columns.append(sa.Column(key.store, key_type, primary_key=True))
+                columns.append(sa.Column(key.store, key_type, nullable=False))
             for measure in spec.measures:
                 columns.append(sa.Column(measure.store, _measure_type(measure.kql_type), nullable=False))
             # On SQLite the composite key is the table itself (no separate rowid B-tree): about half the writes.
-            sa.Table(f"{spec.table}_{tier}", metadata, *columns, sqlite_with_rowid=False)
+            table = sa.Table(f"{spec.table}_{tier}", metadata, *columns,
+                             sa.PrimaryKeyConstraint(*primary_key(spec, tier)), sqlite_with_rowid=False)
+            if spec is PLATFORM_METRICS and tier == "1d":
+                # Long views read two or three of a dozen metrics per query (time to token, PTU utilisation, peak
+                # tokens): a covering index by metric reads just those, at the cost of a second copy of this table.
+                sa.Index(f"ix_{table.name}_by_metric", *(table.c[c] for c in (
+                    "source", "metric", "bucket_start", "account", "deployment", "status_code", "total", "count",
+                    "minimum", "maximum")))
     sa.Table(
         "watermarks",
         metadata,
@@ -150,6 +208,8 @@ def build_metadata() -> sa.MetaData:
         sa.Column("unpriced", sa.Integer(), nullable=False),
         sqlite_with_rowid=False,
     )
+    # The teams ever seen (for stable colours) in a few index probes rather than a scan of the whole table.
+    sa.Index("ix_cost_daily_team", metadata.tables["cost_daily"].c.team, metadata.tables["cost_daily"].c.day)
     sa.Table(
         "cost_days",
         metadata,
@@ -262,9 +322,10 @@ class Store:
         *,
         now: datetime,
     ) -> None:
-        """Replace the window's rollups (tuples in `row_columns` order), re-derive the hours and days it touches,
-        and advance the watermark to its end, in one transaction."""
+        """Replace the window's rollups (tuples in `row_columns` order), re-derive the hours, days and weeks it
+        touches, and advance the watermark to its end, in one transaction."""
         fine, hourly, daily = self.table(spec, "5m"), self.table(spec, "1h"), self.table(spec, "1d")
+        weekly = self.table(spec, "1w")
         with self.engine.begin() as conn:
             conn.execute(sa.delete(fine).where(*self._range(fine, source, window.start, window.end)))
             if rows:
@@ -275,6 +336,9 @@ class Store:
             day_start, day_end = align_down(window.start, DAY), align_up(window.end, DAY)
             conn.execute(sa.delete(daily).where(*self._range(daily, source, day_start, day_end)))
             conn.execute(self._derive(spec, "1h", "1d", source, day_start, day_end))
+            week_first, week_end = week_start(window.start), week_start(window.end - timedelta(microseconds=1)) + WEEK
+            conn.execute(sa.delete(weekly).where(*self._range(weekly, source, week_first, week_end)))
+            conn.execute(self._derive(spec, "1d", "1w", source, week_first, week_end))
             self._advance_watermark(conn, source, spec.name, window.end)
             self._record_status(conn, source, spec.name, now, success=True)
 
@@ -300,11 +364,21 @@ class Store:
         sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES ({marks})"
         conn.exec_driver_sql(sql, params)
 
+    def rederive(self, spec: RollupSpec, source: str, coarser: str, start: datetime, end: datetime) -> None:
+        """Derive the `coarser` tier's buckets in [start, end) (whole buckets of it) again from the tier below, as
+        `replace_window` does for the buckets a window touches: for rows loaded into a tier directly."""
+        finer = TIERS[TIERS.index(coarser) - 1]
+        with self.engine.begin() as conn:
+            table = self.table(spec, coarser)
+            conn.execute(sa.delete(table).where(*self._range(table, source, start, end)))
+            conn.execute(self._derive(spec, finer, coarser, source, start, end))
+
     def _derive(self, spec: RollupSpec, finer: str, coarser: str, source: str, start: datetime, end: datetime
                 ) -> sa.Insert:
         """INSERT ... SELECT that re-aggregates the `finer` tier's rows of [start, end) into `coarser` buckets."""
         fine, coarse = self.table(spec, finer), self.table(spec, coarser)
-        bucket = hour_floor(fine.c.bucket_start) if coarser == "1h" else day_floor(fine.c.bucket_start)
+        floor = {"1h": hour_floor, "1d": day_floor, "1w": week_floor}[coarser]
+        bucket: sa.ColumnElement[datetime] = floor(fine.c.bucket_start)
         keys = [fine.c[k.store] for k in spec.keys]
         measures = [_aggregate(m.aggregation, fine.c[m.store]) for m in spec.measures]
         select = (
@@ -355,17 +429,18 @@ class Store:
 
     def apply_retention(self, now: datetime, *, five_minute_days: int, hourly_days: int,
                         daily_days: int | None = None) -> dict[str, int]:
-        """Delete rollups older than the retention of their tier; returns rows deleted per table. The daily tier
-        is kept `daily_days` (None: forever)."""
+        """Delete rollups older than the retention of their tier; returns rows deleted per table. The daily and
+        weekly tiers are kept `daily_days` (None: forever); a week goes once all its days have gone."""
         deleted: dict[str, int] = {}
         limits = {"5m": now - timedelta(days=five_minute_days), "1h": now - timedelta(days=hourly_days)}
         if daily_days is not None:
             limits["1d"] = now - timedelta(days=daily_days)
+            limits["1w"] = limits["1d"]  # weeks before the one the cut falls in
         with self.engine.begin() as conn:
             for spec in ROLLUPS:
                 for tier, limit in limits.items():
                     table = self.table(spec, tier)
-                    cut = align_down(limit, DAY if tier == "1d" else HOUR)
+                    cut = week_start(limit) if tier == "1w" else align_down(limit, DAY if tier == "1d" else HOUR)
                     result = conn.execute(sa.delete(table).where(table.c.bucket_start < cut))
                     deleted[table.name] = result.rowcount
         return deleted

@@ -8,9 +8,10 @@ import pytest
 
 from collector import reads
 from collector.reads import MetricAggregate, RequestCounts, Scope
-from collector.rollup import REQUESTS
+from collector.rollup import LATENCY, PLATFORM_METRICS, REQUESTS
 from collector.store import Store
-from tests.dashboards.store_rows import EUS, SWC, T0, at, fill
+from collector.windows import Window
+from tests.dashboards.store_rows import EUS, NOW, SWC, T0, TABLES, WINDOW, at, fill
 
 END = T0 + timedelta(hours=2)
 MIN = timedelta(minutes=1)
@@ -150,3 +151,49 @@ def test_a_month_reads_the_daily_tier_with_the_same_totals(store: Store) -> None
     assert reads.rollup_total(store, REQUESTS, "requests", month, Scope(models=("gpt-4o",))) == 21
     latency = dict(reads.latency_series(store, month))
     assert latency[T0.replace(hour=0, minute=0)] == {40: 9, 44: 2, 36: 5, 24: 8}
+
+
+def _spread(store: Store, days: int) -> None:
+    """The fixture's rows once a day for `days` days before T0 (and T0's own), counts varying by day."""
+    for day in range(days + 1):
+        shift = timedelta(days=day - days)
+        for spec, rows in TABLES:
+            moved = [(r[0], r[1] + shift, *r[2:]) for r in rows]
+            if spec in (REQUESTS, LATENCY):  # vary a count so a day left out or counted twice shows
+                moved = [(*r[:-3], r[-3] + day, *r[-2:]) for r in moved]
+            for source in sorted({r[0] for r in rows}):
+                store.replace_window(spec, source, Window(WINDOW.start + shift, WINDOW.end + shift),
+                                     [r for r in moved if r[0] == source], now=NOW + shift)
+
+
+@pytest.mark.parametrize("days", [30, 35, 41])  # ranges starting on several weekdays: weeks and days either side
+def test_long_ranges_read_whole_weeks_weekly_with_the_same_totals(store: Store, days: int) -> None:
+    _spread(store, 45)
+    start, end = END - timedelta(days=days), END
+    plan = reads.plan(start, end)
+    parts = reads.tiles(plan.tier, plan.start, plan.end)
+    assert [tier for tier, _, _ in parts].count("1w") == 1 and len(parts) >= 2
+    assert sum((b - a for _, a, b in parts), timedelta(0)) == plan.end - plan.start
+    # The reference: the daily tier's rows of the plan's days, summed here.
+    inside = [r for r in store.read(REQUESTS, "1d") if plan.start <= r["bucket_start"] < plan.end]
+    latency = [r for r in store.read(LATENCY, "1d") if plan.start <= r["bucket_start"] < plan.end]
+    metrics = [r for r in store.read(PLATFORM_METRICS, "1d") if plan.start <= r["bucket_start"] < plan.end]
+    for scope in (Scope(), Scope(accounts=(EUS,)), Scope(models=("gpt-4o",))):
+        rows = reads.deployment_rows(store, plan, scope, metrics=[reads.BLOCKED_METRIC, reads.FIRST_TOKEN_METRIC])
+        pairs = {(r.account, r.deployment) for r in rows}
+        assert pairs == ({(EUS, "gpt-4o"), (EUS, "gpt-4o-ptu"), (SWC, "embed")} if scope == Scope() else
+                         {(EUS, "gpt-4o"), (EUS, "gpt-4o-ptu")})
+        for row in rows:
+            mine = [r for r in inside if (r["account"], r["deployment"]) == (row.account, row.deployment)]
+            assert row.requests.requests == sum(r["requests"] for r in mine)
+            assert row.requests.requests_429 == sum(r["requests_429"] for r in mine)
+            buckets = [r for r in latency if (r["account"], r["deployment"]) == (row.account, row.deployment)]
+            assert row.histogram == {b: sum(r["requests"] for r in buckets if r["le_bucket"] == b)
+                                     for b in {r["le_bucket"] for r in buckets}}
+            first_token = [r for r in metrics if (r["account"], r["deployment"], r["metric"]) ==
+                           (row.account, row.deployment, reads.FIRST_TOKEN_METRIC)]
+            if first_token:
+                assert row.metrics[reads.FIRST_TOKEN_METRIC] == MetricAggregate(
+                    sum(r["total"] for r in first_token), sum(r["count"] for r in first_token),
+                    min(r["minimum"] for r in first_token), max(r["maximum"] for r in first_token))
+    assert reads.deployment_models(store, start, end) == reads.deployment_models(store, T0, END)
