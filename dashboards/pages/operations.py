@@ -70,6 +70,7 @@ _MEMO = Memo()
 def _read(store: Store, plan: reads.Plan, scope: reads.Scope) -> tuple[Any, ...]:
     """Every read of the page, run side by side (the databases work outside the GIL; each read is one query or a
     few, on its own pooled connection)."""
+    scope = reads.resolve(store, plan, scope)  # the models' deployments, looked up once for every read
     calls: list[Callable[[], Any]] = [
         lambda: reads.deployment_rows(store, plan, scope, metrics=TABLE_METRICS),
         lambda: reads.latency_series(store, plan, scope),
