@@ -229,8 +229,8 @@ class RetentionSettings(_Section):
     hourly_days: Count = Field(
         default=400, ge=2, description="Days the hourly rollups are kept; at least five_minute_days.")
     daily_days: Count = Field(
-        default=0, description="Days the daily rollups (what views of weeks and months read) are kept; at least "
-                               "hourly_days; 0 keeps them forever.")
+        default=0, description="Days the daily and weekly rollups (what views of weeks and months read) are kept; "
+                               "at least hourly_days; 0 keeps them forever.")
 
     @model_validator(mode="after")
     def _hourly_outlive_fine(self) -> RetentionSettings:

@@ -18,6 +18,7 @@ from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
@@ -31,6 +32,7 @@ from collector.cost_cli import price_facts
 from collector.cost_job import collected_until, month_spend
 from collector.costs import CostModel, load_cost_model
 from collector.errors import InputError
+from collector.pricing import DEFAULT_BOOK
 from collector.store import Store
 from collector.windows import EPOCH
 from dashboards import cost_figures as cf
@@ -123,9 +125,24 @@ def provenance(model: CostModel) -> dict[str, str]:
     return found
 
 
+def _files(settings: Any) -> tuple[tuple[str, int, int], ...]:
+    """What the page's files look like now (path, modification time, size): the price book (and the shipped one
+    it may extend), the attribution rules and the budgets."""
+    found = []
+    for path in (settings.prices.book, DEFAULT_BOOK, settings.teams.rules, settings.budgets.file):
+        if path:
+            try:
+                stat = Path(path).stat()
+                found.append((str(path), stat.st_mtime_ns, stat.st_size))
+            except OSError:
+                found.append((str(path), -1, -1))
+    return tuple(found)
+
+
 class Sources:
     """Loads `Loaded` on first use and again whenever the daily cost table changes (a pass re-priced it, perhaps
-    with a new price book): files are read at most once per collector pass, never at import."""
+    with a new price book); the files are parsed again only when they change (modification time or size) or the
+    inventory does, never at import."""
 
     def __init__(self, context: Context) -> None:
         self._context = context
@@ -144,22 +161,44 @@ class Sources:
         return loaded
 
     def _load(self) -> Loaded:
-        settings, problems = self._context.settings, []
+        settings = self._context.settings
         deployments = self._context.inventory.deployments()
-        found: dict[str, str] = {}
-        try:
-            found = provenance(load_cost_model(settings, deployments))
-        except InputError as e:
-            problems.append(f"the price book or team rules could not be read, so prices show no provenance: {e}")
-        budgets: Budgets | None = None
-        if settings.budgets.file:
-            try:
-                budgets = load_budgets(settings.budgets.file)
-            except InputError as e:
-                problems.append(f"the budgets file could not be read: {e}")
-                budgets = Budgets()
+        found, budgets, problems = _parsed(settings, deployments)
         store = self._context.store
-        return Loaded(Reads(store), found, budgets, team_colours(reads.cost_teams(store)), tuple(problems))
+        return Loaded(Reads(store), found, budgets, team_colours(reads.cost_teams(store)), problems)
+
+
+#: The parsed files, per what the files and the inventory looked like (a price book of hundreds of rows takes
+#: longer to parse than the page takes to read a quarter of cost).
+_PARSED: dict[Hashable, tuple[dict[str, str], Budgets | None, tuple[str, ...]]] = {}
+_PARSED_LOCK = threading.Lock()
+
+
+def _parsed(settings: Any, deployments: Sequence[DeploymentInfo]
+            ) -> tuple[dict[str, str], Budgets | None, tuple[str, ...]]:
+    """Price provenance, budgets and what went wrong reading them, parsed once per version of the files."""
+    key = (_files(settings), repr(deployments))
+    with _PARSED_LOCK:
+        if key in _PARSED:
+            return _PARSED[key]
+    problems = []
+    found: dict[str, str] = {}
+    try:
+        found = provenance(load_cost_model(settings, deployments))
+    except InputError as e:
+        problems.append(f"the price book or team rules could not be read, so prices show no provenance: {e}")
+    budgets: Budgets | None = None
+    if settings.budgets.file:
+        try:
+            budgets = load_budgets(settings.budgets.file)
+        except InputError as e:
+            problems.append(f"the budgets file could not be read: {e}")
+            budgets = Budgets()
+    parsed = (found, budgets, tuple(problems))
+    with _PARSED_LOCK:
+        _PARSED.clear()  # only the newest version is worth keeping
+        _PARSED[key] = parsed
+    return parsed
 
 
 # -- the range and the filters -----------------------------------------------------------------------------------

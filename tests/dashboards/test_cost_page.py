@@ -268,6 +268,23 @@ def test_sources_reload_when_the_cost_table_changes_and_report_bad_files(store: 
     assert "zeta" in sources.get().colours
 
 
+def test_files_are_parsed_again_only_when_they_change(store: Store, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    ctx = context(store, tmp_path, budgets="budgets: [{team: x}]\n")
+    parses: list[Path] = []
+    real = cost.load_budgets
+    monkeypatch.setattr(cost, "load_budgets", lambda path: parses.append(path) or real(path))
+    first = cost.Sources(ctx).get()
+    again = cost.Sources(ctx).get()  # a new server view of the same files: not parsed again
+    assert len(parses) == 1 and again.problems == first.problems
+    budgets = tmp_path / "budgets.yaml"
+    budgets.write_text("budgets: [{team: search, monthly_usd: 100}]\n", encoding="utf-8")  # fixed: other size
+    fixed = cost.Sources(ctx).get()
+    assert len(parses) == 2
+    assert not any("budgets file" in p for p in fixed.problems)
+    assert fixed.budgets is not None and [b.name for b in fixed.budgets.budgets] == ["search"]
+
+
 def test_an_empty_table_draws_empty_states(store: Store, tmp_path: Path) -> None:
     ctx = Context(store, settings(tmp_path, budgets=None), NoInventory(), lambda: NOW)
     loaded = cost.Sources(ctx).get()

@@ -1,6 +1,7 @@
 """The weekly tier of every rollup (`<rollup>_1w`, ISO weeks from Monday 00:00 UTC), derived from the daily tier;
 the daily latency keyed in the order long views group it (day, then the histogram bucket); a covering index of the
-daily platform metrics by metric; an index on the teams (and days) of the daily cost table.
+daily platform metrics by metric (and, on PostgreSQL, of the daily latency by day and bucket); an index on the teams
+(and days) of the daily cost table.
 
 Revision ID: 0005
 Revises: 0004
@@ -114,12 +115,17 @@ def upgrade() -> None:
     for table, first in _SERIES_KEY.items():
         _rekey(table, first)
     op.create_index("ix_platform_metrics_1d_by_metric", "platform_metrics_1d", list(_BY_METRIC))
+    if op.get_bind().dialect.name == "postgresql":
+        op.create_index("ix_latency_1d_series", "latency_1d", ["source", "bucket_start", "le_bucket"],
+                        postgresql_include=["requests"])
     op.create_index("ix_cost_daily_team", "cost_daily", ["team", "day"])
 
 
 def downgrade() -> None:
     op.drop_index("ix_cost_daily_team", "cost_daily")
     op.drop_index("ix_platform_metrics_1d_by_metric", "platform_metrics_1d")
+    if op.get_bind().dialect.name == "postgresql":
+        op.drop_index("ix_latency_1d_series", "latency_1d")
     for table in _SERIES_KEY:
         _rekey(table, None)
     for table in _ROLLUPS:
