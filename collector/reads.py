@@ -19,7 +19,7 @@ tables' primary keys, which start with (source, bucket_start).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -346,46 +346,72 @@ def metric_series(
 def deployment_rows(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iterable[str] = ()) -> list[DeploymentRow]:
     """Per account and deployment over the plan's range: requests, latency histogram, metrics, and the largest
     TokenTransaction total of any one tier bucket (divide by the bucket's minutes for tokens per minute)."""
+    return merge_deployment_parts([read() for read in deployment_parts(store, p, scope, metrics=metrics)])
+
+
+#: One part of the deployment rows: (account, deployment) -> the DeploymentRow fields it fills.
+Part = dict[tuple[str, str], dict[str, Any]]
+
+
+def deployment_parts(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iterable[str] = ()
+                     ) -> list[Callable[[], Part]]:
+    """The reads `deployment_rows` is made of (requests, histograms, metrics, peaks), each one query on its own
+    connection, so a caller can run them side by side and `merge_deployment_parts` their results."""
     scope = resolve(store, p, scope)
     names = sources(store)
     platform = store.table(PLATFORM_METRICS, p.tier)
-    rows: dict[tuple[str, str], dict[str, Any]] = {}
-
-    def entry(account: str, deployment: str) -> dict[str, Any]:
-        return rows.setdefault((account, deployment), {"histogram": {}, "metrics": {}})
-
     metric_names = sorted(set(metrics) | {TOKENS_METRIC})
-    per_bucket = (sa.select(platform.c.account, platform.c.deployment, sa.func.sum(platform.c.total).label("t"))
-                  .where(platform.c.metric == TOKENS_METRIC, *_where(store, platform, p, scope, names))
-                  .group_by(platform.c.bucket_start, platform.c.account, platform.c.deployment).subquery())
     pair = ("account", "deployment")
-    with store.engine.connect() as conn:
+
+    def requests() -> Part:
         counted = _tiled(store, REQUESTS, p, scope, names, (*pair, *_REQUEST_MEASURES))
         query = (sa.select(counted.c.account, counted.c.deployment,
                            *(sa.func.sum(counted.c[m]).label(m) for m in _REQUEST_MEASURES))
                  .group_by(counted.c.account, counted.c.deployment))
-        for row in conn.execute(query):
-            entry(row.account, row.deployment)["requests"] = _counts(row._mapping)
+        with store.engine.connect() as conn:
+            return {(r.account, r.deployment): {"requests": _counts(r._mapping)} for r in conn.execute(query)}
+
+    def histograms() -> Part:
         timed = _tiled(store, LATENCY, p, scope, names, (*pair, "le_bucket", "requests"))
         query = (sa.select(timed.c.account, timed.c.deployment, timed.c.le_bucket, sa.func.sum(timed.c.requests))
                  .group_by(timed.c.account, timed.c.deployment, timed.c.le_bucket))
-        for account, deployment, bucket, count in conn.execute(query):
-            entry(account, deployment)["histogram"][int(bucket)] = int(count)
+        found: Part = {}
+        with store.engine.connect() as conn:
+            for account, deployment, bucket, count in conn.execute(query):
+                found.setdefault((account, deployment), {"histogram": {}})["histogram"][int(bucket)] = int(count)
+        return found
+
+    def aggregates() -> Part:
         sampled = _tiled(store, PLATFORM_METRICS, p, scope, names,
                          (*pair, "metric", "total", "count", "minimum", "maximum"), metrics=metric_names)
         query = (sa.select(sampled.c.account, sampled.c.deployment, sampled.c.metric, *_metric_columns(sampled))
                  .group_by(sampled.c.account, sampled.c.deployment, sampled.c.metric))
-        for row in conn.execute(query):
-            entry(row.account, row.deployment)["metrics"][row.metric] = _aggregate(row)
+        found: Part = {}
+        with store.engine.connect() as conn:
+            for row in conn.execute(query):
+                found.setdefault((row.account, row.deployment), {"metrics": {}})["metrics"][row.metric] = \
+                    _aggregate(row)
+        return found
+
+    def peaks() -> Part:
+        per_bucket = (sa.select(platform.c.account, platform.c.deployment, sa.func.sum(platform.c.total).label("t"))
+                      .where(platform.c.metric == TOKENS_METRIC, *_where(store, platform, p, scope, names))
+                      .group_by(platform.c.bucket_start, platform.c.account, platform.c.deployment).subquery())
         query = (sa.select(per_bucket.c.account, per_bucket.c.deployment, sa.func.max(per_bucket.c.t))
                  .group_by(per_bucket.c.account, per_bucket.c.deployment))
-        for account, deployment, peak in conn.execute(query):
-            entry(account, deployment)["peak"] = float(peak or 0.0)
-    return [
-        DeploymentRow(account, deployment, values.get("requests", RequestCounts()), values["histogram"],
-                      values["metrics"], values.get("peak", 0.0))
-        for (account, deployment), values in sorted(rows.items())
-    ]
+        with store.engine.connect() as conn:
+            return {(a, d): {"peak_tokens_per_bucket": float(peak or 0.0)} for a, d, peak in conn.execute(query)}
+
+    return [requests, histograms, aggregates, peaks]
+
+
+def merge_deployment_parts(parts: Iterable[Part]) -> list[DeploymentRow]:
+    """The deployment rows from the results of `deployment_parts`, sorted by account and deployment."""
+    fields: dict[tuple[str, str], dict[str, Any]] = {}
+    for part in parts:
+        for key, values in part.items():
+            fields.setdefault(key, {}).update(values)
+    return [DeploymentRow(account, deployment, **values) for (account, deployment), values in sorted(fields.items())]
 
 
 def deployment_models(store: Store, start: datetime, end: datetime) -> dict[tuple[str, str], tuple[str, ...]]:

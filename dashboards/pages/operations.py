@@ -71,8 +71,9 @@ def _read(store: Store, plan: reads.Plan, scope: reads.Scope) -> tuple[Any, ...]
     """Every read of the page, run side by side (the databases work outside the GIL; each read is one query or a
     few, on its own pooled connection)."""
     scope = reads.resolve(store, plan, scope)  # the models' deployments, looked up once for every read
+    parts = reads.deployment_parts(store, plan, scope, metrics=TABLE_METRICS)
     calls: list[Callable[[], Any]] = [
-        lambda: reads.deployment_rows(store, plan, scope, metrics=TABLE_METRICS),
+        *parts,  # the table's reads first: the longest
         lambda: reads.latency_series(store, plan, scope),
         lambda: reads.metric_series(store, plan, SERIES_METRICS, scope),
         lambda: reads.request_series(store, plan, scope),
@@ -80,8 +81,9 @@ def _read(store: Store, plan: reads.Plan, scope: reads.Scope) -> tuple[Any, ...]
         lambda: reads.deployment_models(store, plan.start, plan.end),
     ]
     with ThreadPoolExecutor(max_workers=3, thread_name_prefix="ops-read") as pool:
-        rows, latency, series, points, ptu, models = (f.result() for f in [pool.submit(c) for c in calls])
-    return points, latency, series, ptu, rows, models
+        found = [f.result() for f in [pool.submit(c) for c in calls]]
+    latency, series, points, ptu, models = found[len(parts):]
+    return points, latency, series, ptu, reads.merge_deployment_parts(found[:len(parts)]), models
 
 
 def view(context: Context, filters: Filters) -> View:
