@@ -127,17 +127,20 @@ def plan(
 
 @dataclass(frozen=True)
 class Scope:
-    """Which rows a read covers besides the time range: accounts, deployment names and models (empty: all).
+    """Which rows a read covers besides the time range: accounts, deployment names, models and teams (empty: all).
 
-    A deployment name matches on every account; a model matches the deployments that logged usage for it in the
-    range (the requests and metrics rollups carry no model): `resolve` looks them up once into `pairs`, and every
-    read resolves a scope it is given unresolved.
+    A deployment name matches on every account. The requests and metrics rollups carry neither model nor team, so
+    a model matches the deployments that logged usage for it in the range, and a team the deployments its
+    attributed usage ran on in the range (the daily cost table: every method, idle and unallocated included):
+    `resolve` looks them up once into `pairs`, and every read resolves a scope it is given unresolved.
     """
 
     accounts: tuple[str, ...] = ()
     deployments: tuple[str, ...] = ()
     models: tuple[str, ...] = ()
-    pairs: tuple[tuple[str, str], ...] | None = None  # (account, deployment) serving `models`; None: not looked up
+    teams: tuple[str, ...] = ()
+    #: (lower-cased account, deployment) serving `models` and `teams`; None: not looked up yet.
+    pairs: tuple[tuple[str, str], ...] | None = None
 
 
 ALL = Scope()
@@ -229,31 +232,41 @@ def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence
         conditions.append(table.c.account.in_(scope.accounts))
     if scope.deployments:
         conditions.append(table.c.deployment.in_(scope.deployments))
-    if scope.models:
+    if scope.models or scope.teams:
         pairs = scope.pairs if scope.pairs is not None else resolve(store, p, scope).pairs
         assert pairs is not None
         if not pairs:
             conditions.append(sa.false())
         elif "account" in table.c:
-            conditions.append(sa.tuple_(table.c.account, table.c.deployment).in_(pairs))
+            conditions.append(sa.tuple_(sa.func.lower(table.c.account), table.c.deployment).in_(pairs))
         else:
             conditions.append(table.c.deployment.in_(sorted({d for _, d in pairs})))
     return conditions
 
 
 def resolve(store: Store, p: Plan, scope: Scope) -> Scope:
-    """`scope` with the deployments serving its models over the plan's range looked up (from the usage logs: the
-    daily tier for daily plans, else hourly); unchanged without models or when already looked up."""
-    if not scope.models or scope.pairs is not None:
+    """`scope` with the deployments serving its models (from the usage logs: the daily tier for daily plans, else
+    hourly) and its teams (from the daily cost table, the plan's whole UTC days) over the plan's range looked up;
+    unchanged without models or teams, or when already looked up."""
+    if not (scope.models or scope.teams) or scope.pairs is not None:
         return scope
-    tier, size = ("1d", DAY) if p.tier == "1d" else ("1h", HOUR)
-    usage = store.table(USAGE_TOKENS, tier)
-    query = (sa.select(usage.c.account, usage.c.deployment).distinct()
-             .where(usage.c.source.in_(sources(store)), usage.c.bucket_start >= align_down(p.start, size),
-                    usage.c.bucket_start < align_up(p.end, size), usage.c.model.in_(scope.models)))
+    found: set[tuple[str, str]] | None = None
     with store.engine.connect() as conn:
-        pairs = tuple(sorted((a, d) for a, d in conn.execute(query)))
-    return replace(scope, pairs=pairs)
+        if scope.models:
+            tier, size = ("1d", DAY) if p.tier == "1d" else ("1h", HOUR)
+            usage = store.table(USAGE_TOKENS, tier)
+            query = (sa.select(usage.c.account, usage.c.deployment).distinct()
+                     .where(usage.c.source.in_(sources(store)), usage.c.bucket_start >= align_down(p.start, size),
+                            usage.c.bucket_start < align_up(p.end, size), usage.c.model.in_(scope.models)))
+            found = {(a.lower(), d) for a, d in conn.execute(query)}
+        if scope.teams:
+            cost = store.tables["cost_daily"]
+            first, last = cost_days(p.start, p.end)
+            query = (sa.select(cost.c.account, cost.c.deployment).distinct()
+                     .where(cost.c.day >= first, cost.c.day < last, cost.c.team.in_(scope.teams)))
+            used = {(a.lower(), d) for a, d in conn.execute(query)}
+            found = used if found is None else found & used
+    return replace(scope, pairs=tuple(sorted(found or ())))
 
 
 def _tiled(store: Store, spec: RollupSpec, p: Plan, scope: Scope, names: Sequence[str], columns: Sequence[str],

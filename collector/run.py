@@ -18,8 +18,9 @@ from collector.windows import Window, collectable_end, plan_windows, split_range
 
 log = logging.getLogger(__name__)
 
-#: How many window results a backfill fetches ahead of the one being stored.
-LOOKAHEAD = 2
+#: How many window results a backfill fetches ahead of the one being stored, on how many threads.
+LOOKAHEAD = 3
+FETCHERS = 2
 
 
 @dataclass(frozen=True)
@@ -154,8 +155,8 @@ def backfill(
 ) -> RunSummary:
     """Collect [since, until) window by window (never past now - lag), every job of every source per window.
 
-    A worker thread fetches the next window while this one is stored (the engine and the database both work
-    outside the GIL); commits keep their order. Memory stays flat: at most `LOOKAHEAD` results wait. Re-running the
+    Worker threads fetch the next windows while this one is stored (the engine and the database both work outside
+    the GIL); commits keep their order. Memory stays flat: at most `LOOKAHEAD` results wait. Re-running the
     same backfill replaces the same windows with the same rows, so a backfill killed half-way and started again ends
     where an uninterrupted one would.
     """
@@ -169,7 +170,7 @@ def backfill(
     tasks = iter([(window, i) for window in split_range(since, until, timing.grain, timing.max_window)
                   for i in range(len(plans))])
     pending: deque[tuple[Window, int, Future[list[tuple[Any, ...]]]]] = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="aoai-obs-fetch") as pool:
+    with ThreadPoolExecutor(max_workers=FETCHERS, thread_name_prefix="aoai-obs-fetch") as pool:
 
         def top_up() -> None:
             while len(pending) < LOOKAHEAD:

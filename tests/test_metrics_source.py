@@ -114,7 +114,10 @@ def test_the_metrics_api_run_stores_what_the_embedded_run_stores(days_workspace:
     assert {c.query["top"] for c in calls} == {"5000"}  # the API's default is 10 series per metric
     assert {c.query["$filter"] for c in calls} == {"ModelDeploymentName eq '*' and StatusCode eq '*'",
                                                    "ModelDeploymentName eq '*'"}
-    assert calls[0].query["timespan"] == "2026-01-05T00:00:00Z/2026-01-05T06:00:00Z"
+    # Windows are fetched two at a time, so in no fixed order; each is asked for once per account and call.
+    spans = sorted({c.query["timespan"] for c in calls})
+    assert len(spans) == windows and spans[0] == "2026-01-05T00:00:00Z/2026-01-05T06:00:00Z"
+    assert spans[-1] == "2026-01-06T18:00:00Z/2026-01-07T00:00:00Z"
     assert {c.authorization for c in calls} == {"Bearer test-token"}
     assert set(credential.scopes) == {(f"{AUDIENCE}/.default",)}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -136,13 +137,17 @@ def _as_azure(column: Column) -> str:
 class Workspace:
     """An embedded workspace stored in one DuckDB file.
 
-    Reads share one cached connection (opening DuckDB costs more than a small query); `writer()` closes it first,
-    since DuckDB will not hold one file open read-only and read-write in the same process.
+    Reads share one cached database (opening DuckDB costs more than a small query), with a connection per thread
+    (each holds its own timespan views), so several threads can read at once; `writer()` closes them first, since
+    DuckDB will not hold one file open read-only and read-write in the same process.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self._reader_con: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self._local = threading.local()
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -155,10 +160,15 @@ class Workspace:
                 con.execute(statement)
 
     def close(self) -> None:
-        """Release the cached read connection (the next read opens a new one)."""
-        if self._reader_con is not None:
-            self._reader_con.close()
-            self._reader_con = None
+        """Release the cached read connections (the next read opens new ones)."""
+        with self._lock:
+            for cursor in self._cursors:
+                cursor.close()
+            self._cursors.clear()
+            self._local = threading.local()
+            if self._reader_con is not None:
+                self._reader_con.close()
+                self._reader_con = None
 
     @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -173,16 +183,22 @@ class Workspace:
 
     @contextmanager
     def _reader(self, start: datetime | None, end: datetime | None) -> Iterator[duckdb.DuckDBPyConnection]:
-        if self._reader_con is None:
-            if not self.path.exists():
-                raise TerminalError(
-                    f"no embedded workspace at {self.path}; create one with `aoai-obs workspace generate` "
-                    "or `aoai-obs workspace import`"
-                )
-            con = duckdb_kql.connect()
-            con.execute(f"ATTACH '{_sql_literal(str(self.path))}' AS ws (READ_ONLY)")
-            self._reader_con = con
-        con = self._reader_con
+        con: duckdb.DuckDBPyConnection | None = getattr(self._local, "con", None)
+        if con is None:
+            with self._lock:
+                if self._reader_con is None:
+                    if not self.path.exists():
+                        raise TerminalError(
+                            f"no embedded workspace at {self.path}; create one with `aoai-obs workspace generate` "
+                            "or `aoai-obs workspace import`"
+                        )
+                    base = duckdb_kql.connect()
+                    base.execute(f"ATTACH '{_sql_literal(str(self.path))}' AS ws (READ_ONLY)")
+                    self._reader_con = base
+                con = self._reader_con.cursor()  # this thread's connection to the same database
+                con.execute("SET TimeZone='UTC'")
+                self._cursors.append(con)
+            self._local.con = con
         for table in LOG_TABLES:
             where = ""
             if start is not None and end is not None:

@@ -2,8 +2,8 @@
 PTU utilisation and capacity headroom, per deployment; layout and callbacks only (reads in collector.reads,
 drawing in dashboards.figures).
 
-Team is not a filter here yet: requests and metrics carry no caller, so a team maps to deployments only through
-the cost model's ownership rules, which are not wired to the dashboards yet. A `team` in the URL is kept as it is.
+Requests and metrics carry no caller, so the Team filter selects the deployments the team's attributed usage ran
+on in the range (the daily cost table), as the Model filter selects the deployments that served the model.
 """
 
 from __future__ import annotations
@@ -55,7 +55,8 @@ def _pct(value: float | None) -> str:
 
 
 def _scope(filters: Filters) -> reads.Scope:
-    return reads.Scope(accounts=filters.accounts, deployments=filters.deployments, models=filters.models)
+    return reads.Scope(accounts=filters.accounts, deployments=filters.deployments, models=filters.models,
+                       teams=filters.teams)
 
 
 def _period(start: datetime, end: datetime, context: Context) -> str:
@@ -119,6 +120,9 @@ def view(context: Context, filters: Filters) -> View:
     note = [f"{_period(plan.start, plan.end, context)} · one point per {step} · {tier} rollups"
             + (" (peak tokens per minute are a day's mean: pick 14 days or less for hourly peaks)"
                if plan.tier == "1d" else ""), *filters.problems, *problems]
+    if filters.teams:
+        note.append(f"Team {', '.join(filters.teams)}: every request of the deployments the team's attributed usage "
+                    "ran on in the range (requests and metrics carry no team)")
     return View(
         note=note, kpis=kpis,
         figures={
@@ -170,4 +174,4 @@ def register_callbacks(app: Dash, context: Context) -> None:
 
 
 PAGE = Page(path="/operations", title="Operations", audience="SRE", layout=layout,
-            register_callbacks=register_callbacks, tables={TABLE: figures.TABLE_COLUMNS})
+            register_callbacks=register_callbacks, tables={TABLE: figures.TABLE_COLUMNS}, team_filter=True)

@@ -217,7 +217,21 @@ def test_the_page_loads_without_console_errors_and_totals_match_the_store(
     rows = browser.find_elements(By.CSS_SELECTOR, "#operations-deployments tbody tr")
     assert len(rows) == len(DEMO_ORG.deployments)
     assert screenshot(browser, "operations").stat().st_size > 50_000
-    assert not browser.find_element(By.ID, "filter-team").is_enabled()  # requests carry no team
+    assert browser.find_element(By.ID, "filter-team").is_enabled()  # the deployments a team used
+    assert console_errors(browser) == []
+
+
+def test_the_team_filter_shows_the_deployments_the_team_used(
+        browser: WebDriver, base_url: str, demo_store: Store) -> None:
+    used = {(r["account"], r["deployment"]) for r in demo_store.read_cost_daily(
+        *days_of(timedelta(hours=24)), by=("account", "deployment"), where={"team": ("marketing",)})}
+    assert 0 < len(used) < len(DEMO_ORG.deployments)
+    deployments = tuple(sorted({d for _, d in used}))
+    expected = store_requests(demo_store, NOW - timedelta(hours=24), NOW, deployments)
+    open_page(browser, f"{base_url}/operations?team=marketing")
+    wait_until(browser, lambda: requests_total(browser) == expected, f"the requests figure to total {expected}")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#operations-deployments tbody tr")
+    assert sorted(row.find_elements(By.TAG_NAME, "td")[1].text for row in rows) == sorted(d for _, d in used)
     assert console_errors(browser) == []
 
 

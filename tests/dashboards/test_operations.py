@@ -17,7 +17,7 @@ from dashboards.app import create_app
 from dashboards.context import Context, NoInventory
 from dashboards.filters import Filters, parse_query
 from dashboards.pages.operations import GRAPHS, view
-from tests.dashboards.store_rows import NOW, T0, fill
+from tests.dashboards.store_rows import NOW, T0, fill, fill_costs
 
 END = T0 + timedelta(hours=2)
 RANGE = Filters(range="custom", start=T0.isoformat(), end=END.isoformat())
@@ -50,6 +50,15 @@ def test_view_follows_the_filters(store: Store) -> None:
     assert figure_total(nothing.figures["ops-requests"]) == 0
     assert nothing.table == []
     assert nothing.figures["ops-requests"]["layout"]["annotations"][0]["text"].startswith("No requests")
+
+
+def test_the_team_filter_shows_the_deployments_the_team_used(store: Store) -> None:
+    ctx = context(store)
+    fill_costs(store)  # on 2025-03-03 "search" ran on gpt-4o and gpt-4o-ptu
+    search = view(ctx, Filters(range="custom", start=T0.isoformat(), end=END.isoformat(), teams=("search",)))
+    assert sorted(r["deployment"] for r in search.table) == ["gpt-4o", "gpt-4o-ptu"]
+    assert figure_total(search.figures["ops-requests"]) == 21
+    assert any(line.startswith("Team search: every request of the deployments") for line in search.note)
 
 
 def test_view_reports_bad_url_values(store: Store) -> None:

@@ -11,7 +11,7 @@ from collector.reads import MetricAggregate, RequestCounts, Scope
 from collector.rollup import LATENCY, PLATFORM_METRICS, REQUESTS
 from collector.store import Store
 from collector.windows import Window
-from tests.dashboards.store_rows import EUS, NOW, SWC, T0, TABLES, WINDOW, at, fill
+from tests.dashboards.store_rows import EUS, NOW, SWC, T0, TABLES, WINDOW, at, fill, fill_costs
 
 END = T0 + timedelta(hours=2)
 MIN = timedelta(minutes=1)
@@ -71,10 +71,19 @@ def test_request_series_adds_sources_and_fills_empty_steps(store: Store) -> None
     (Scope(models=("gpt-4o",), deployments=("gpt-4o-ptu",)), 6),
     (Scope(accounts=(SWC,), models=("gpt-4o",)), 0),
     (Scope(deployments=("no-such",)), 0),
+    # Teams select the deployments their attributed usage ran on that day (store_rows.COST_ROWS, day D2).
+    (Scope(teams=("ads",)), 15),  # gpt-4o; its other deployment logged no requests
+    (Scope(teams=("search",)), 21),  # gpt-4o and gpt-4o-ptu
+    (Scope(teams=("unallocated",)), 8),  # embed, on the other account (cost rows lower-case accounts)
+    (Scope(teams=("ads", "unallocated")), 23),
+    (Scope(teams=("ads",), models=("text-embedding-3-small",)), 0),  # both must hold
+    (Scope(teams=("nobody",)), 0),
 ], ids=["all", "account", "deployment", "two-deployments", "model", "other-model", "model-and-deployment",
-        "account-without-model", "unknown"])
+        "account-without-model", "unknown", "team", "team-two-deployments", "team-other-account", "two-teams",
+        "team-and-model", "unknown-team"])
 def test_scopes_filter_in_the_database(store: Store, scope: Scope, requests: int) -> None:
     fill(store)
+    fill_costs(store)
     plan = reads.plan(T0, END)
     assert sum(p.requests.requests for p in reads.request_series(store, plan, scope)) == requests
     assert sum(r.requests.requests for r in reads.deployment_rows(store, plan, scope)) == requests
