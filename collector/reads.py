@@ -237,10 +237,18 @@ def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence
         assert pairs is not None
         if not pairs:
             conditions.append(sa.false())
-        elif "account" in table.c:
-            conditions.append(sa.tuple_(sa.func.lower(table.c.account), table.c.deployment).in_(pairs))
-        else:
-            conditions.append(table.c.deployment.in_(sorted({d for _, d in pairs})))
+            return conditions
+        # The deployment names first (an IN list both databases hash or index): most rows stop there. Accounts are
+        # compared lower-cased, as sources spell them differently (ARM ids, log columns, the cost table).
+        conditions.append(table.c.deployment.in_(sorted({d for _, d in pairs})))
+        if "account" in table.c:
+            pair = sa.tuple_(sa.func.lower(table.c.account), table.c.deployment)
+            if store.engine.dialect.name == "postgresql":  # a subquery PostgreSQL hashes once, not a row-value list
+                wanted = sa.values(sa.column("account", sa.String()), sa.column("deployment", sa.String()),
+                                   name="wanted").data(list(pairs))
+                conditions.append(pair.in_(sa.select(wanted.c.account, wanted.c.deployment)))
+            else:
+                conditions.append(pair.in_(pairs))
     return conditions
 
 

@@ -117,7 +117,7 @@ def upgrade() -> None:
     op.create_index("ix_platform_metrics_1d_by_metric", "platform_metrics_1d", list(_BY_METRIC))
     if op.get_bind().dialect.name == "postgresql":
         op.create_index("ix_latency_1d_series", "latency_1d", ["source", "bucket_start", "le_bucket"],
-                        postgresql_include=["requests"])
+                        postgresql_include=["account", "deployment", "requests"])
     op.create_index("ix_cost_daily_team", "cost_daily", ["team", "day"])
 
 
