@@ -71,7 +71,7 @@ _MEMO = Memo()
 def _read(store: Store, plan: reads.Plan, scope: reads.Scope) -> tuple[Any, ...]:
     """Every read of the page, run side by side (the databases work outside the GIL; each read is one query or a
     few, on its own pooled connection)."""
-    scope = reads.resolve(store, plan, scope)  # the models' deployments, looked up once for every read
+    scope = reads.resolve(store, plan, scope)  # the deployments of its models and teams, looked up once
     parts = reads.deployment_parts(store, plan, scope, metrics=TABLE_METRICS)
     calls: list[Callable[[], Any]] = [
         *parts,  # the table's reads first: the longest
