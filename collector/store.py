@@ -68,57 +68,49 @@ class UtcDateTime(sa.types.TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-class hour_floor(sa.sql.functions.FunctionElement[datetime]):
-    """The hour a stored bucket start falls in, computed by the database (derives the hourly tier in SQL)."""
+class _time_floor(sa.sql.functions.FunctionElement[datetime]):
+    """The start of the `UNIT` (UTC) a stored bucket start falls in, computed by the database (derives the coarser
+    tiers in SQL)."""
 
     type = UtcDateTime()
     inherit_cache = True
+    UNIT = ""
 
 
-@compiles(hour_floor, "sqlite")
-def _hour_floor_sqlite(element: hour_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    # SQLAlchemy stores SQLite datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text in UTC (see UtcDateTime).
-    return f"(substr({compiler.process(element.clauses, **kw)}, 1, 13) || ':00:00.000000')"
-
-
-@compiles(hour_floor, "postgresql")
-def _hour_floor_postgresql(element: hour_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date_trunc('hour', {compiler.process(element.clauses, **kw)}, 'UTC')"
-
-
-class day_floor(sa.sql.functions.FunctionElement[datetime]):
-    """The UTC day a stored bucket start falls in, computed by the database (derives the daily tier in SQL)."""
-
-    type = UtcDateTime()
+class hour_floor(_time_floor):
+    UNIT = "hour"
     inherit_cache = True
 
 
-@compiles(day_floor, "sqlite")
-def _day_floor_sqlite(element: day_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"(substr({compiler.process(element.clauses, **kw)}, 1, 10) || ' 00:00:00.000000')"
-
-
-@compiles(day_floor, "postgresql")
-def _day_floor_postgresql(element: day_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date_trunc('day', {compiler.process(element.clauses, **kw)}, 'UTC')"
-
-
-class week_floor(sa.sql.functions.FunctionElement[datetime]):
-    """The ISO week (from Monday 00:00 UTC) a stored bucket start falls in (derives the weekly tier in SQL)."""
-
-    type = UtcDateTime()
+class day_floor(_time_floor):
+    UNIT = "day"
     inherit_cache = True
 
 
-@compiles(week_floor, "sqlite")
-def _week_floor_sqlite(element: week_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    # Six days back, then forward to the next Monday (weekday 1; a Monday stays put): the Monday on or before.
-    return f"(date({compiler.process(element.clauses, **kw)}, '-6 days', 'weekday 1') || ' 00:00:00.000000')"
+class week_floor(_time_floor):
+    """ISO weeks: from Monday 00:00 UTC."""
+
+    UNIT = "week"
+    inherit_cache = True
 
 
-@compiles(week_floor, "postgresql")
-def _week_floor_postgresql(element: week_floor, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"date_trunc('week', {compiler.process(element.clauses, **kw)}, 'UTC')"
+#: On SQLite, where SQLAlchemy stores datetimes as 'YYYY-MM-DD HH:MM:SS.ffffff' text in UTC (see UtcDateTime). For
+#: a week: six days back, then forward to the next Monday (weekday 1; a Monday stays put): the Monday on or before.
+_SQLITE_FLOOR = {
+    "hour": "(substr({0}, 1, 13) || ':00:00.000000')",
+    "day": "(substr({0}, 1, 10) || ' 00:00:00.000000')",
+    "week": "(date({0}, '-6 days', 'weekday 1') || ' 00:00:00.000000')",
+}
+
+
+@compiles(_time_floor, "sqlite")
+def _floor_sqlite(element: _time_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    return _SQLITE_FLOOR[element.UNIT].format(compiler.process(element.clauses, **kw))
+
+
+@compiles(_time_floor, "postgresql")
+def _floor_postgresql(element: _time_floor, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"date_trunc('{element.UNIT}', {compiler.process(element.clauses, **kw)}, 'UTC')"
 
 
 def week_start(instant: datetime) -> datetime:

@@ -12,47 +12,13 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from collector.migrations.frozen import ROLLUPS_0001 as _ROLLUPS
+from collector.migrations.frozen import columns, derive_sql
+
 revision = "0005"
 down_revision = "0004"
 branch_labels = None
 depends_on = None
-
-# A frozen copy of the rollups as they were at this revision (never import application code in a migration):
-# table -> (string keys, integer keys, integer measures, real measures).
-_ROLLUPS: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
-    "requests": (
-        ("account", "deployment"),
-        (),
-        ("requests", "requests_2xx", "requests_4xx", "requests_400", "requests_429", "requests_5xx",
-         "duration_ms_sum"),
-        (),
-    ),
-    "latency": (("account", "deployment"), ("le_bucket",), ("requests", "duration_ms_sum"), ()),
-    "caller_requests": (
-        ("account", "deployment", "caller_object_id"),
-        (),
-        ("requests", "requests_ok", "request_bytes", "response_bytes"),
-        (),
-    ),
-    "apim_tokens": (
-        ("apim_subscription_id", "deployment", "model"),
-        (),
-        ("requests", "prompt_tokens", "completion_tokens", "total_tokens"),
-        (),
-    ),
-    "usage_tokens": (
-        ("account", "deployment", "model", "caller_object_id"),
-        (),
-        ("requests", "prompt_tokens", "cached_tokens", "completion_tokens"),
-        (),
-    ),
-    "platform_metrics": (
-        ("account", "deployment", "metric", "status_code"),
-        (),
-        (),
-        ("total", "count", "minimum", "maximum"),
-    ),
-}
 
 
 # Daily tables keyed (source, bucket_start, <series key>, <the other keys>) from this revision on.
@@ -64,7 +30,7 @@ _BY_METRIC = ("source", "metric", "bucket_start", "account", "deployment", "stat
 def _rekey(table: str, first: str | None) -> None:
     """Give `<table>_1d` the primary key (source, bucket_start, first, other keys); `first` None: the keys in
     their column order, as before. SQLite cannot change a key in place: the table is copied."""
-    string_keys, int_keys, int_measures, real_measures = _ROLLUPS[table]
+    string_keys, int_keys, _, _ = _ROLLUPS[table]
     keys = [*string_keys, *int_keys]
     if first is not None:
         keys.remove(first)
@@ -76,12 +42,7 @@ def _rekey(table: str, first: str | None) -> None:
         return
     op.create_table(
         f"{name}_rekeyed",
-        sa.Column("source", sa.String(64), nullable=False),
-        sa.Column("bucket_start", sa.DateTime(timezone=True), nullable=False),
-        *(sa.Column(k, sa.String(256), nullable=False) for k in string_keys),
-        *(sa.Column(k, sa.Integer(), nullable=False) for k in int_keys),
-        *(sa.Column(m, sa.BigInteger(), nullable=False) for m in int_measures),
-        *(sa.Column(m, sa.Float(precision=53), nullable=False) for m in real_measures),
+        *columns(table, keyed=False),
         sa.PrimaryKeyConstraint("source", "bucket_start", *keys),
         sqlite_with_rowid=False,
     )
@@ -92,26 +53,16 @@ def _rekey(table: str, first: str | None) -> None:
 
 def upgrade() -> None:
     sqlite = op.get_bind().dialect.name == "sqlite"
-    for table, (string_keys, int_keys, int_measures, real_measures) in _ROLLUPS.items():
+    for table in _ROLLUPS:
         op.create_table(
             f"{table}_1w",
-            sa.Column("source", sa.String(64), primary_key=True),
-            sa.Column("bucket_start", sa.DateTime(timezone=True), primary_key=True),
-            *(sa.Column(k, sa.String(256), primary_key=True) for k in string_keys),
-            *(sa.Column(k, sa.Integer(), primary_key=True) for k in int_keys),
-            *(sa.Column(m, sa.BigInteger(), nullable=False) for m in int_measures),
-            *(sa.Column(m, sa.Float(precision=53), nullable=False) for m in real_measures),
+            *columns(table),
             sqlite_with_rowid=False,
         )
         # Existing stores: derive the weeks from the daily tier they already hold.
-        keys = ", ".join((*string_keys, *int_keys))
-        sums = ", ".join([*(f"sum({m})" for m in int_measures),
-                          *(f"{'min' if m == 'minimum' else 'max' if m == 'maximum' else 'sum'}({m})"
-                            for m in real_measures)])
         week = ("(date(bucket_start, '-6 days', 'weekday 1') || ' 00:00:00.000000')" if sqlite
                 else "date_trunc('week', bucket_start, 'UTC')")
-        op.execute(f"INSERT INTO {table}_1w SELECT source, {week}, {keys}, {sums} FROM {table}_1d "
-                   f"GROUP BY source, {week}, {keys}")
+        op.execute(derive_sql(table, "1d", "1w", week))
     for table, first in _SERIES_KEY.items():
         _rekey(table, first)
     op.create_index("ix_platform_metrics_1d_by_metric", "platform_metrics_1d", list(_BY_METRIC))
