@@ -127,7 +127,9 @@ def provenance(model: CostModel) -> dict[str, str]:
 
 def _files(settings: Any) -> tuple[tuple[str, int, int], ...]:
     """What the page's files look like now (path, modification time, size): the price book (and the shipped one
-    it may extend), the attribution rules and the budgets."""
+    it may extend), the attribution rules and the budgets. A book that another extends by path is not watched:
+    after editing it, touch the extending book (or restart) for the hover text to follow; the cost itself is
+    re-priced by the collector either way."""
     found = []
     for path in (settings.prices.book, DEFAULT_BOOK, settings.teams.rules, settings.budgets.file):
         if path:
