@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
+from collector.budgets import month_of
 from collector.rollup import APIM_TOKENS, LATENCY, PLATFORM_METRICS, REQUESTS, USAGE_TOKENS, RollupSpec
 from collector.store import WEEK, Store, week_start
 from collector.windows import EPOCH, align_down, align_up
@@ -233,8 +234,9 @@ def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence
     if scope.deployments:
         conditions.append(table.c.deployment.in_(scope.deployments))
     if scope.models or scope.teams:
-        pairs = scope.pairs if scope.pairs is not None else resolve(store, p, scope).pairs
-        assert pairs is not None
+        pairs = scope.pairs
+        if pairs is None:
+            raise ValueError("a scope with models or teams is read after `resolve` looks up their deployments")
         if not pairs:
             conditions.append(sa.false())
             return conditions
@@ -278,15 +280,13 @@ def resolve(store: Store, p: Plan, scope: Scope) -> Scope:
 
 
 def _tiled(store: Store, spec: RollupSpec, p: Plan, scope: Scope, names: Sequence[str], columns: Sequence[str],
-           *, metrics: Sequence[str] = ()) -> sa.Subquery:
-    """The rows of `spec` over the plan's range and scope (`columns` of them; only `metrics` when given), read
-    from the parts `tiles` cuts the range into, as one subquery to group."""
+           *, where: Callable[[sa.Table], list[sa.ColumnElement[bool]]] = lambda table: []) -> sa.Subquery:
+    """The rows of `spec` over the plan's range and scope (`columns` of them, those `where` also keeps), read from
+    the parts `tiles` cuts the range into, as one subquery to group."""
     parts = []
     for tier, start, end in tiles(p.tier, p.start, p.end):
         table = store.table(spec, tier)
-        conditions = _where(store, table, p, scope, names, start=start, end=end)
-        if metrics:
-            conditions.append(table.c.metric.in_(metrics))
+        conditions = [*_where(store, table, p, scope, names, start=start, end=end), *where(table)]
         parts.append(sa.select(*(table.c[c] for c in columns)).where(*conditions))
     return (sa.union_all(*parts) if len(parts) > 1 else parts[0]).subquery("tiled")
 
@@ -404,7 +404,8 @@ def deployment_parts(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iter
 
     def aggregates() -> Part:
         sampled = _tiled(store, PLATFORM_METRICS, p, scope, names,
-                         (*pair, "metric", "total", "count", "minimum", "maximum"), metrics=metric_names)
+                         (*pair, "metric", "total", "count", "minimum", "maximum"),
+                         where=lambda table: [table.c.metric.in_(metric_names)])
         query = (sa.select(sampled.c.account, sampled.c.deployment, sampled.c.metric, *_metric_columns(sampled))
                  .group_by(sampled.c.account, sampled.c.deployment, sampled.c.metric))
         found: Part = {}
@@ -442,19 +443,14 @@ def deployment_models(store: Store, start: datetime, end: datetime) -> dict[tupl
     Deployments known only to the APIM logs (which carry no account) are keyed ("", deployment).
     """
     tier, size = ("1d", DAY) if end - start > HOURLY_MAX_SPAN else ("1h", HOUR)
-    start, end = align_down(start, size), align_up(end, size)
+    span = Plan(tier, align_down(start, size), align_up(end, size), size, size)
     names = sources(store)
     found: dict[tuple[str, str], set[str]] = {}
 
     def distinct(spec: RollupSpec, columns: Sequence[str]) -> sa.Select[Any]:
-        parts = []
-        for part_tier, part_start, part_end in tiles(tier, start, end):
-            table = store.table(spec, part_tier)
-            parts.append(sa.select(*(table.c[c] for c in columns))
-                         .where(table.c.source.in_(names), table.c.bucket_start >= part_start,
-                                table.c.bucket_start < part_end, table.c.deployment != "", table.c.model != ""))
-        both = (sa.union(*parts) if len(parts) > 1 else parts[0].distinct()).subquery()
-        return sa.select(*(both.c[c] for c in columns))
+        rows = _tiled(store, spec, span, ALL, names, columns,
+                      where=lambda table: [table.c.deployment != "", table.c.model != ""])
+        return sa.select(*(rows.c[c] for c in columns)).distinct()
 
     with store.engine.connect() as conn:
         for account, deployment, model in conn.execute(distinct(USAGE_TOKENS, ("account", "deployment", "model"))):
@@ -666,8 +662,8 @@ def cost_months(store: Store) -> list[datetime]:
         first, last = conn.execute(sa.select(sa.func.min(days.c.day), sa.func.max(days.c.day))).one()
     if first is None or last is None:
         return []
-    months, at = [], datetime(first.year, first.month, 1, tzinfo=UTC)
-    while at <= last:
-        months.append(at)
-        at = datetime(at.year + at.month // 12, at.month % 12 + 1, 1, tzinfo=UTC)
+    months, month = [], month_of(first)
+    while month.start <= last:
+        months.append(month.start)
+        month = month_of(month.end)
     return months[::-1]

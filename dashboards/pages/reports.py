@@ -19,7 +19,7 @@ from collector import reads
 from collector.budgets import Period, month_of
 from collector.errors import InputError
 from collector.report import render_csv, render_html
-from collector.report_data import load_report
+from collector.report_data import MonthlyReport, load_report
 from dashboards.context import Context
 from dashboards.filters import Filters, parse_query, to_query
 from dashboards.pages import Page
@@ -49,27 +49,46 @@ def _period(label: str) -> Period:
     return month_of(datetime.strptime(label, "%Y-%m").replace(tzinfo=UTC))
 
 
-def preview(context: Context, search: str | None, hash_text: str | None) -> Preview:
-    """The months to choose from, and the report of the chosen one (the newest complete month by default)."""
+@dataclass(frozen=True)
+class Choice:
+    labels: list[str]  # every month with cost, newest first
+    query: str  # the filters' part of the URL
+    month: str  # YYYY-MM chosen, "" when there is none
+    team: str | None
+    current: str  # the month now
+
+
+def choose(context: Context, search: str | None, hash_text: str | None) -> Choice:
+    """The month (from the URL hash; the newest complete month by default) and the team (the first of the Team
+    filter) a link asks for."""
     filters = parse_query(search)
-    query = to_query(filters)
     labels = [f"{m:%Y-%m}" for m in reads.cost_months(context.store)]
-    months = [(label, f"{PATH}{query}#month={label}") for label in labels]
-    if not labels:
+    current = month_of(context.now()).label
+    chosen = (month_in(hash_text) or next((m for m in labels if m < current), labels[0])) if labels else ""
+    return Choice(labels, to_query(filters), chosen, filters.teams[0] if filters.teams else None, current)
+
+
+def preview(context: Context, search: str | None, hash_text: str | None) -> Preview:
+    """The months to choose from, and the report of the chosen one."""
+    choice = choose(context, search, hash_text)
+    months = [(label, f"{PATH}{choice.query}#month={label}") for label in choice.labels]
+    if not choice.month:
         return Preview([], "", None, "", "No attributed cost yet: the report appears once the collector has "
                                           "collected and priced a day.")
-    current = month_of(context.now()).label
-    chosen = month_in(hash_text) or next((m for m in labels if m < current), labels[0])
-    team = filters.teams[0] if filters.teams else None
-    note = f"{'Team ' + team if team else 'All teams'} · {chosen}" + (
-        " (the month is not over: figures so far)" if chosen >= current else "")
-    if len(filters.teams) > 1:
-        note += f" · one team at a time: showing {team}"
+    note = f"{'Team ' + choice.team if choice.team else 'All teams'} · {choice.month}" + (
+        " (the month is not over: figures so far)" if choice.month >= choice.current else "")
+    if len(parse_query(search).teams) > 1:
+        note += f" · one team at a time: showing {choice.team}"
     try:
-        report = load_report(context.settings, context.store, _period(chosen), team, context.now(), reprice=False)
+        report = _report(context, choice)
     except InputError as e:
-        return Preview(months, chosen, team, "", str(e))
-    return Preview(months, chosen, team, render_html(report), note)
+        return Preview(months, choice.month, choice.team, "", str(e))
+    return Preview(months, choice.month, choice.team, render_html(report), note)
+
+
+def _report(context: Context, choice: Choice) -> MonthlyReport:
+    return load_report(context.settings, context.store, _period(choice.month), choice.team, context.now(),
+                       reprice=False)
 
 
 def layout(context: Context, filters: Filters) -> Component:
@@ -109,15 +128,17 @@ def register_callbacks(app: Dash, context: Context) -> None:
                  hash_text: str | None) -> dict[str, Any] | None:
         from dash import ctx
 
-        shown = preview(context, search, hash_text)
-        if not shown.month:
+        choice = choose(context, search, hash_text)
+        if not choice.month:
             return None
-        name = f"aoai-report-{shown.month}{'-' + shown.team if shown.team else ''}"
+        name = f"aoai-report-{choice.month}{'-' + choice.team if choice.team else ''}"
+        try:
+            report = _report(context, choice)
+        except InputError:  # the preview shows what is wrong; there is nothing to download
+            return None
         if ctx.triggered_id == "report-get-csv":
-            report = load_report(context.settings, context.store, _period(shown.month), shown.team, context.now(),
-                                 reprice=False)
             return {"content": render_csv(report), "filename": f"{name}.csv", "type": "text/csv"}
-        return {"content": shown.html, "filename": f"{name}.html", "type": "text/html"}
+        return {"content": render_html(report), "filename": f"{name}.html", "type": "text/html"}
 
 
 PAGE = Page(path=PATH, title="Reports", audience="Managers", layout=layout, register_callbacks=register_callbacks,
