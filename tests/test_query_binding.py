@@ -43,3 +43,37 @@ def test_queries_take_their_window_from_the_collector(query: object) -> None:
     text = "\n".join(code)
     assert "ago(" not in text and "now(" not in text
     assert "WindowStart" in text and "WindowEnd" in text and "Grain" in text
+
+
+def test_a_workspace_answers_each_window_and_timespan_afresh(tmp_path: Path) -> None:
+    """A workspace reuses a text's translation, its columns and (for one timespan) its views from one query to the
+    next; each answer must still be the one a workspace opened for that query alone gives."""
+    build_workspace(tmp_path / "w.duckdb")
+    kql = ("AzureDiagnostics | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd "
+           "| summarize Requests = count() by Category")
+    wide = (at(9, 0), at(11, 0))
+    asked = [  # (window, timespan): windows that differ, then a timespan narrower than the window, then again
+        (Window(at(10, 0), at(10, 5)), wide),
+        (Window(at(10, 5), at(10, 10)), wide),
+        (Window(at(9, 0), at(11, 0)), (at(10, 0), at(10, 4))),
+        (Window(at(9, 0), at(11, 0)), wide),
+        (Window(at(10, 0), at(10, 5)), wide),
+    ]
+    reused = WorkspaceSource("reused", tmp_path / "w.duckdb").workspace
+    answers = []
+    for window, timespan in asked:
+        parameters = {"WindowStart": window.start, "WindowEnd": window.end}
+        fresh = WorkspaceSource("fresh", tmp_path / "w.duckdb").workspace
+        alone = fresh.query(kql, timespan, parameters)
+        fresh.close()
+        again = reused.query(kql, timespan, parameters)
+        assert again.columns == alone.columns
+        assert sorted(again.rows) == sorted(alone.rows)
+        answers.append(dict(again.rows))
+    # The hand-built rows: RequestResponse at 10:00:10, 10:01, 10:02, 10:04:59, then 10:05, 10:07, 10:07:30 and
+    # usage rows at 10:00:11, 10:01:01, 10:07:01, 10:08; 10:15 and 09:59:59 lie outside the first two windows.
+    assert answers[0] == {"RequestResponse": 4, "AzureOpenAIRequestUsage": 2}
+    assert answers[1] == {"RequestResponse": 3, "AzureOpenAIRequestUsage": 2}
+    assert answers[2] == {"RequestResponse": 3, "AzureOpenAIRequestUsage": 2}  # the timespan cuts 10:04:59
+    assert answers[3] == {"RequestResponse": 9, "AzureOpenAIRequestUsage": 4}
+    assert answers[4] == answers[0]

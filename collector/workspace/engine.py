@@ -14,7 +14,6 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -103,6 +102,10 @@ class MetricSeries:
     points: tuple[MetricPoint, ...]
 
 
+#: What a new connection's timespan views are set to: nothing yet, so the first query creates them.
+_NO_SPAN = (datetime.min, datetime.min)
+
+
 def kql_type(duckdb_type: str) -> str:
     """Map a DuckDB type name to the KQL type Log Analytics would report."""
     if duckdb_type.startswith("DECIMAL"):
@@ -111,18 +114,6 @@ def kql_type(duckdb_type: str) -> str:
         return _KQL_TYPES[duckdb_type]
     except KeyError as e:
         raise QueryError(f"the query returns a column of DuckDB type {duckdb_type}, which has no KQL type") from e
-
-
-def _to_kql_value(value: Any, kql: str) -> Any:
-    if value is None:
-        return "" if kql == "string" else None
-    if kql == "datetime":
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    if kql == "decimal" and isinstance(value, Decimal):
-        return value
-    return value
 
 
 def _as_azure(column: Column) -> str:
@@ -148,6 +139,8 @@ class Workspace:
         self._lock = threading.Lock()
         self._local = threading.local()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        #: translated SQL -> its result columns and the SQL that also applies Azure's conventions to them.
+        self._shaped: dict[str, tuple[tuple[Column, ...], str]] = {}
 
     def exists(self) -> bool:
         return self.path.exists()
@@ -165,6 +158,7 @@ class Workspace:
             for cursor in self._cursors:
                 cursor.close()
             self._cursors.clear()
+            self._shaped.clear()
             self._local = threading.local()
             if self._reader_con is not None:
                 self._reader_con.close()
@@ -181,8 +175,8 @@ class Workspace:
         finally:
             con.close()
 
-    @contextmanager
-    def _reader(self, start: datetime | None, end: datetime | None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _connection(self) -> duckdb.DuckDBPyConnection:
+        """This thread's read connection (the metrics store and the info table need no timespan views)."""
         con: duckdb.DuckDBPyConnection | None = getattr(self._local, "con", None)
         if con is None:
             with self._lock:
@@ -199,15 +193,24 @@ class Workspace:
                 con.execute("SET TimeZone='UTC'")
                 self._cursors.append(con)
             self._local.con = con
-        for table in LOG_TABLES:
-            where = ""
-            if start is not None and end is not None:
-                # Log Analytics applies the request timespan to TimeGenerated of every table it reads.
-                where = (
-                    f" WHERE \"TimeGenerated\" >= TIMESTAMPTZ '{start.isoformat()}'"
-                    f" AND \"TimeGenerated\" <= TIMESTAMPTZ '{end.isoformat()}'"
-                )
-            con.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM ws.main."{table}"{where}')
+            self._local.span = _NO_SPAN
+        return con
+
+    @contextmanager
+    def _reader(self, start: datetime | None, end: datetime | None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """This thread's connection with the log tables seen through the request's timespan."""
+        con = self._connection()
+        if self._local.span != (start, end):  # consecutive queries of one window share their views
+            for table in LOG_TABLES:
+                where = ""
+                if start is not None and end is not None:
+                    # Log Analytics applies the request timespan to TimeGenerated of every table it reads.
+                    where = (
+                        f" WHERE \"TimeGenerated\" >= TIMESTAMPTZ '{start.isoformat()}'"
+                        f" AND \"TimeGenerated\" <= TIMESTAMPTZ '{end.isoformat()}'"
+                    )
+                con.execute(f'CREATE OR REPLACE TEMP VIEW "{table}" AS SELECT * FROM ws.main."{table}"{where}')
+            self._local.span = (start, end)
         yield con
 
     def query(
@@ -226,7 +229,12 @@ class Workspace:
             try:
                 if parameters:
                     sql, bound = _translate_cached(kql, tuple((n, _param_type(v)) for n, v in parameters.items()))
-                    relation = con.sql(sql, params={slot: _param_value(parameters[name]) for name, slot in bound})
+                    values = {slot: _param_value(parameters[name]) for name, slot in bound}
+                    shaped = self._shaped.get(sql)
+                    if shaped is not None:  # the same text again (the next window): bound and planned once
+                        columns, azure_sql = shaped
+                        return ResultTable(columns, con.execute(azure_sql, values).fetchall() if columns else [])
+                    relation = con.sql(sql, params=values)
                 else:
                     # The static schema, not the connection's: the timespan views are temporary, and the
                     # translator needs the tables' columns under their own names for join's renaming.
@@ -247,6 +255,10 @@ class Workspace:
             # timezone-aware (UTC, the session zone), and a null string is the empty string.
             select = ", ".join(_as_azure(c) for c in columns)
             rows = relation.project(select).fetchall() if columns else []
+            if parameters:
+                # A parameterised text's columns do not depend on the values bound: later windows run the
+                # conventions and the query as one statement.
+                self._shaped[sql] = (columns, f"SELECT {select} FROM ({sql})")
         return ResultTable(columns, rows)
 
     def metrics(self, requests: Sequence[MetricsRequest]) -> list[MetricSeries]:
@@ -257,19 +269,18 @@ class Workspace:
     def metric_rows(self, requests: Sequence[MetricsRequest]) -> list[list[tuple[Any, ...]]]:
         """The same answers flat, per request: (metric, bucket start, split-by values..., total, count, minimum,
         maximum). What collection uses, skipping an object per point."""
-        with self._reader(None, None) as con:
-            return [_metric_rows(con, request) for request in requests]
+        con = self._connection()
+        return [_metric_rows(con, request) for request in requests]
 
     def metric_resources(self) -> list[str]:
         """The resource ids the metrics store holds, sorted."""
-        with self._reader(None, None) as con:
-            rows = con.execute(f'SELECT DISTINCT "ResourceId" FROM ws.main."{METRICS_TABLE}" ORDER BY 1').fetchall()
+        rows = self._connection().execute(
+            f'SELECT DISTINCT "ResourceId" FROM ws.main."{METRICS_TABLE}" ORDER BY 1').fetchall()
         return [str(r[0]) for r in rows]
 
     def info(self) -> dict[str, str]:
         """What the workspace says about itself (time range, generator, seed)."""
-        with self._reader(None, None) as con:
-            rows = con.execute(f'SELECT "Key", "Value" FROM ws.main."{INFO_TABLE}"').fetchall()
+        rows = self._connection().execute(f'SELECT "Key", "Value" FROM ws.main."{INFO_TABLE}"').fetchall()
         return {str(k): str(v) for k, v in rows}
 
 
@@ -298,7 +309,8 @@ def _metric_rows(con: duckdb.DuckDBPyConnection, request: MetricsRequest) -> lis
         GROUP BY "MetricName", ts{dim_group}
         ORDER BY "MetricName"{dim_group}, ts
     """
-    return [(row[0], _to_kql_value(row[1], "datetime"), *row[2:]) for row in con.execute(sql, params).fetchall()]
+    # to_timestamp gives TIMESTAMPTZ: the bucket starts come back timezone-aware, in the session's zone (UTC).
+    return con.execute(sql, params).fetchall()
 
 
 def _metric_series(request: MetricsRequest, rows: list[tuple[Any, ...]]) -> list[MetricSeries]:
