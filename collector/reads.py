@@ -241,9 +241,9 @@ def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence
             conditions.append(sa.false())
             return conditions
         # Accounts are compared lower-cased, as sources spell them differently (ARM ids, log columns, the cost table).
-        names = sorted({d for _, d in pairs})
+        deployment_names = sorted({d for _, d in pairs})
         if "account" not in table.c:
-            conditions.append(table.c.deployment.in_(names))
+            conditions.append(table.c.deployment.in_(deployment_names))
             return conditions
         pair = sa.tuple_(sa.func.lower(table.c.account), table.c.deployment)
         if store.engine.dialect.name == "postgresql":
@@ -254,7 +254,7 @@ def _where(store: Store, table: sa.Table, p: Plan, scope: Scope, names: Sequence
             conditions.append(pair.in_(sa.select(wanted.c.account, wanted.c.deployment)))
         else:
             # SQLite: the deployment names first (an IN list it hashes), so most rows stop before the pair.
-            conditions += [table.c.deployment.in_(names), pair.in_(pairs)]
+            conditions += [table.c.deployment.in_(deployment_names), pair.in_(pairs)]
     return conditions
 
 
