@@ -3,7 +3,7 @@ parameters the embedded source uses to cache translations."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 from pathlib import Path
 
 import pytest
@@ -11,8 +11,9 @@ import pytest
 from collector.kql import bind_window, load_queries
 from collector.rollup import ROLLUPS
 from collector.windows import Window
+from collector.workspace.engine import MetricsRequest
 from collector.workspace.source import TIMESPAN_PAD, WorkspaceSource
-from tests.test_collect_golden import at, build_workspace
+from tests.test_collect_golden import ARM_ID, at, build_workspace
 
 GRAIN = timedelta(minutes=5)
 WINDOW = Window(at(10, 0), at(10, 15))
@@ -77,3 +78,27 @@ def test_a_workspace_answers_each_window_and_timespan_afresh(tmp_path: Path) -> 
     assert answers[2] == {"RequestResponse": 3, "AzureOpenAIRequestUsage": 2}  # the timespan cuts 10:04:59
     assert answers[3] == {"RequestResponse": 9, "AzureOpenAIRequestUsage": 4}
     assert answers[4] == answers[0]
+
+
+def test_datetimes_come_back_aware_in_utc_wherever_they_stand(tmp_path: Path) -> None:
+    """DuckDB hands datetimes over naive (in UTC); the workspace makes them aware, in any column, null or not, the
+    first time a text runs and when its cached form runs again; the metrics answer's bucket starts too."""
+    workspace = build_workspace(tmp_path / "w.duckdb")
+    kql = ("AzureDiagnostics | where TimeGenerated >= WindowStart and TimeGenerated < WindowEnd "
+           "| summarize First = min(TimeGenerated), Requests = count(), Last = max(TimeGenerated) "
+           "by Bucket = bin(TimeGenerated, 5m), Category | extend Never = datetime(null)")
+    window = {"WindowStart": at(10, 0), "WindowEnd": at(10, 10)}
+    first = workspace.query(kql, (at(9, 0), at(11, 0)), window)
+    again = workspace.query(kql, (at(9, 0), at(11, 0)), window)
+    assert [c.name for c in first.columns] == ["Bucket", "Category", "First", "Requests", "Last", "Never"]
+    assert again == first
+    by_key = {(row[0], row[1]): row for row in first.rows}
+    assert by_key[(at(10, 0), "RequestResponse")][2:5] == (at(10, 0, 10), 4, at(10, 4, 59))
+    assert by_key[(at(10, 5), "RequestResponse")][2:5] == (at(10, 5), 3, at(10, 7, 30))
+    for row in first.rows:
+        assert all(row[i].tzinfo is UTC for i in (0, 2, 4))
+        assert row[5] is None
+
+    (series,) = workspace.metrics([MetricsRequest(ARM_ID, ("AzureOpenAIRequests",), at(10, 0), at(10, 10),
+                                                  GRAIN)])
+    assert series.points and all(p.timestamp.tzinfo is UTC for p in series.points)
