@@ -13,7 +13,7 @@ from typing import Any
 from collector.errors import ObservatoryError, TerminalError, TransientError, WindowTooLarge
 from collector.rollup import RollupSpec, to_rows
 from collector.source import Source
-from collector.store import Store
+from collector.store import DriverRows, Store
 from collector.windows import Window, collectable_end, plan_windows, split_range
 
 log = logging.getLogger(__name__)
@@ -89,9 +89,14 @@ def fetch_rows(source: Source, spec: RollupSpec, window: Window, grain: timedelt
     return to_rows(spec, source.fetch(spec, window, grain), source.name, window, grain)
 
 
+def fetch_for(store: Store, source: Source, spec: RollupSpec, window: Window, grain: timedelta) -> DriverRows:
+    """One window of one job, as the store's driver takes them (run on a backfill's fetch threads)."""
+    return store.for_driver(fetch_rows(source, spec, window, grain))
+
+
 def collect_window(
     store: Store, source: Source, spec: RollupSpec, window: Window, grain: timedelta, outcome: JobOutcome,
-    now: datetime, fetched: Callable[[], list[tuple[Any, ...]]] | None = None,
+    now: datetime, fetched: Callable[[], DriverRows] | None = None,
 ) -> bool:
     """Collect one window of one job; on failure record it and return False (the watermark stays put).
 
@@ -100,7 +105,8 @@ def collect_window(
     """
     try:
         outcome.queries += 1
-        rows = fetched() if fetched is not None else fetch_rows(source, spec, window, grain)
+        rows: list[tuple[Any, ...]] | DriverRows = (
+            fetched() if fetched is not None else fetch_rows(source, spec, window, grain))
         store.replace_window(spec, source.name, window, rows, now=now)
     except WindowTooLarge as e:
         halves = window.halves(grain)
@@ -155,10 +161,10 @@ def backfill(
 ) -> RunSummary:
     """Collect [since, until) window by window (never past now - lag), every job of every source per window.
 
-    Worker threads fetch the next windows while this one is stored (the engine and the database both work outside
-    the GIL); commits keep their order. Memory stays flat: at most `LOOKAHEAD` results wait. Re-running the
-    same backfill replaces the same windows with the same rows, so a backfill killed half-way and started again ends
-    where an uninterrupted one would.
+    Worker threads fetch the next windows, and convert their rows for the database driver, while this one is
+    stored (the engine and the database both work outside the GIL); commits keep their order. Memory stays flat: at
+    most `LOOKAHEAD` results wait. Re-running the same backfill replaces the same windows with the same rows, so a
+    backfill killed half-way and started again ends where an uninterrupted one would.
     """
     until = min(until, collectable_end(now, timing.grain, timing.lag))
     summary = RunSummary()
@@ -169,7 +175,7 @@ def backfill(
         return summary
     tasks = iter([(window, i) for window in split_range(since, until, timing.grain, timing.max_window)
                   for i in range(len(plans))])
-    pending: deque[tuple[Window, int, Future[list[tuple[Any, ...]]]]] = deque()
+    pending: deque[tuple[Window, int, Future[DriverRows]]] = deque()
     with ThreadPoolExecutor(max_workers=FETCHERS, thread_name_prefix="aoai-obs-fetch") as pool:
 
         def top_up() -> None:
@@ -179,7 +185,7 @@ def backfill(
                     return
                 window, i = task
                 source, spec, _ = plans[i]
-                pending.append((window, i, pool.submit(fetch_rows, source, spec, window, timing.grain)))
+                pending.append((window, i, pool.submit(fetch_for, store, source, spec, window, timing.grain)))
 
         top_up()
         while pending:

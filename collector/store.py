@@ -48,6 +48,18 @@ TIERS = ("5m", "1h", "1d", "1w")
 MIGRATIONS = Path(__file__).with_name("migrations")
 
 
+@dataclass(frozen=True)
+class DriverRows:
+    """Rollup rows as one database's driver takes them (`Store.for_driver`): the conversion a write needs, done
+    beforehand on a thread that has time for it (a backfill's fetch threads), so the storing thread only writes."""
+
+    dialect: str
+    params: list[tuple[Any, ...]]
+
+    def __len__(self) -> int:
+        return len(self.params)
+
+
 class UtcDateTime(sa.types.TypeDecorator[datetime]):
     """Timezone-aware UTC in Python; TIMESTAMPTZ on PostgreSQL, naive UTC text on SQLite."""
 
@@ -318,17 +330,17 @@ class Store:
         spec: RollupSpec,
         source: str,
         window: Window,
-        rows: Sequence[tuple[Any, ...]],
+        rows: Sequence[tuple[Any, ...]] | DriverRows,
         *,
         now: datetime,
     ) -> None:
-        """Replace the window's rollups (tuples in `row_columns` order), re-derive the hours, days and weeks it
-        touches, and advance the watermark to its end, in one transaction."""
+        """Replace the window's rollups (tuples in `row_columns` order, or those made ready by `for_driver`),
+        re-derive the hours, days and weeks it touches, and advance the watermark to its end, in one transaction."""
         fine, hourly, daily = self.table(spec, "5m"), self.table(spec, "1h"), self.table(spec, "1d")
         weekly = self.table(spec, "1w")
         with self.engine.begin() as conn:
             conn.execute(sa.delete(fine).where(*self._range(fine, source, window.start, window.end)))
-            if rows:
+            if len(rows):
                 self._insert_many(conn, fine, row_columns(spec), rows)
             hour_start, hour_end = align_down(window.start, HOUR), align_up(window.end, HOUR)
             conn.execute(sa.delete(hourly).where(*self._range(hourly, source, hour_start, hour_end)))
@@ -342,12 +354,10 @@ class Store:
             self._advance_watermark(conn, source, spec.name, window.end)
             self._record_status(conn, source, spec.name, now, success=True)
 
-    def _insert_many(
-        self, conn: Connection, table: sa.Table, columns: list[str], rows: Sequence[tuple[Any, ...]]
-    ) -> None:
-        """Bulk insert straight through the driver: SQLAlchemy's per-row parameter processing costs more than the
-        database does here. Bucket starts (column 1) are converted as UtcDateTime would, once per distinct value."""
-        dialect = conn.dialect
+    def for_driver(self, rows: Sequence[tuple[Any, ...]]) -> DriverRows:
+        """Rollup rows (tuples in `row_columns` order) as this database's driver takes them: bucket starts (column
+        1) converted as UtcDateTime would, once per distinct value. Thread-safe: it reads only the dialect."""
+        dialect = self.engine.dialect
         bind = UtcDateTime().process_bind_param
         converted: dict[datetime, Any] = {}
         params = []
@@ -359,6 +369,19 @@ class Store:
                     value.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect.name == "sqlite" and value else value
                 )
             params.append((row[0], bucket, *row[2:]))
+        return DriverRows(dialect.name, params)
+
+    def _insert_many(
+        self, conn: Connection, table: sa.Table, columns: list[str], rows: Sequence[tuple[Any, ...]] | DriverRows
+    ) -> None:
+        """Bulk insert straight through the driver: SQLAlchemy's per-row parameter processing costs more than the
+        database does here."""
+        dialect = conn.dialect
+        if not isinstance(rows, DriverRows):
+            rows = self.for_driver(rows)
+        elif rows.dialect != dialect.name:  # pragma: no cover - a programming error, not a user's
+            raise TypeError(f"rows made ready for {rows.dialect} cannot be written to {dialect.name}")
+        params = rows.params
         quote = dialect.identifier_preparer.quote
         marks = ", ".join(["?" if dialect.paramstyle == "qmark" else "%s"] * len(columns))
         sql = f"INSERT INTO {quote(table.name)} ({', '.join(quote(c) for c in columns)}) VALUES ({marks})"
