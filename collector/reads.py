@@ -19,6 +19,7 @@ tables' primary keys, which start with (source, bucket_start).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -30,7 +31,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from collector.budgets import month_of
 from collector.rollup import APIM_TOKENS, LATENCY, PLATFORM_METRICS, REQUESTS, USAGE_TOKENS, RollupSpec
-from collector.store import WEEK, Store, week_start
+from collector.store import ACCOUNT_LATENCY, WEEK, Store, week_start
 from collector.windows import EPOCH, align_down, align_up
 
 HOUR = timedelta(hours=1)
@@ -90,9 +91,10 @@ class Plan:
             return int((value - self.origin) // self.step)
         return int(value)
 
-    @property
+    @functools.cached_property
     def origin(self) -> datetime:
-        """The first step's start: steps are aligned to the Unix epoch in UTC."""
+        """The first step's start: steps are aligned to the Unix epoch in UTC (worked out once per plan: every
+        grouped row asks)."""
         return align_down(self.start, self.step)
 
     def step_start(self, index: int) -> datetime:
@@ -272,13 +274,13 @@ def resolve(store: Store, p: Plan, scope: Scope) -> Scope:
             query = (sa.select(usage.c.account, usage.c.deployment).distinct()
                      .where(usage.c.source.in_(sources(store)), usage.c.bucket_start >= align_down(p.start, size),
                             usage.c.bucket_start < align_up(p.end, size), usage.c.model.in_(scope.models)))
-            found = {(a.lower(), d) for a, d in conn.execute(query)}
+            found = {(a.lower(), d) for a, d in conn.execute(query).all()}
         if scope.teams:
             cost = store.tables["cost_daily"]
             first, last = cost_days(p.start, p.end)
             query = (sa.select(cost.c.account, cost.c.deployment).distinct()
                      .where(cost.c.day >= first, cost.c.day < last, cost.c.team.in_(scope.teams)))
-            used = {(a.lower(), d) for a, d in conn.execute(query)}
+            used = {(a.lower(), d) for a, d in conn.execute(query).all()}
             found = used if found is None else found & used
     return replace(scope, pairs=tuple(sorted(found or ())))
 
@@ -316,20 +318,22 @@ def request_series(store: Store, p: Plan, scope: Scope = ALL) -> list[TimePoint]
     query = (sa.select(step, *(sa.func.sum(table.c[m]).label(m) for m in _REQUEST_MEASURES))
              .where(*_where(store, table, p, scope, sources(store))).group_by(step))
     with store.engine.connect() as conn:
-        found = {p.index(r.step): _counts(r._mapping) for r in conn.execute(query)}
+        found = {p.index(r.step): _counts(r._mapping) for r in conn.execute(query).all()}
     return [TimePoint(start, found.get(i, RequestCounts())) for i, start in enumerate(p.step_starts())]
 
 
 def latency_series(store: Store, p: Plan, scope: Scope = ALL) -> list[tuple[datetime, dict[int, int]]]:
     """The merged latency histogram (bucket -> successful requests) of every step."""
     scope = resolve(store, p, scope)
-    table = store.table(LATENCY, p.tier)
+    # Every deployment, or whole accounts, on the daily tier: the accounts' own daily histograms hold the same sums.
+    whole_accounts = p.tier == "1d" and not (scope.deployments or scope.models or scope.teams)
+    table = store.tables[ACCOUNT_LATENCY] if whole_accounts else store.table(LATENCY, p.tier)
     step = _step(table, p)
     query = (sa.select(step, table.c.le_bucket, sa.func.sum(table.c.requests))
              .where(*_where(store, table, p, scope, sources(store))).group_by(step, table.c.le_bucket))
     found: dict[int, dict[int, int]] = {}
     with store.engine.connect() as conn:
-        for index, bucket, count in conn.execute(query):
+        for index, bucket, count in conn.execute(query).all():
             found.setdefault(p.index(index), {})[int(bucket)] = int(count)
     return [(start, found.get(i, {})) for i, start in enumerate(p.step_starts())]
 
@@ -339,10 +343,10 @@ def _metric_columns(table: sa.FromClause) -> list[sa.ColumnElement[Any]]:
             sa.func.min(table.c.minimum).label("minimum"), sa.func.max(table.c.maximum).label("maximum")]
 
 
-def _aggregate(row: Any) -> MetricAggregate:
-    return MetricAggregate(float(row.total or 0.0), float(row.count or 0.0),
-                           None if row.minimum is None else float(row.minimum),
-                           None if row.maximum is None else float(row.maximum))
+def _aggregate(total: Any, count: Any, minimum: Any, maximum: Any) -> MetricAggregate:
+    """The four `_metric_columns` of a row (taken by position: a long view has thousands)."""
+    return MetricAggregate(float(total or 0.0), float(count or 0.0), None if minimum is None else float(minimum),
+                           None if maximum is None else float(maximum))
 
 
 def metric_series(
@@ -361,10 +365,16 @@ def metric_series(
              .where(table.c.metric.in_(names), *_where(store, table, p, scope, sources(store)))
              .group_by(step, *keys).order_by(*keys, step))
     series: dict[tuple[str, str, str], list[tuple[datetime, MetricAggregate]]] = {}
+    starts: dict[Any, datetime] = {}  # step (as grouped) -> its start, once per step rather than per row
     with store.engine.connect() as conn:
-        for row in conn.execute(query):
-            key = (row.metric, row.account, row.deployment) if by_deployment else (row.metric, "", "")
-            series.setdefault(key, []).append((p.step_start(p.index(row.step)), _aggregate(row)))
+        rows = conn.execute(query).all()
+    width = len(keys)
+    for row in rows:
+        key = (row[1], row[2], row[3]) if by_deployment else (row[1], "", "")
+        start = starts.get(row[0])
+        if start is None:
+            start = starts[row[0]] = p.step_start(p.index(row[0]))
+        series.setdefault(key, []).append((start, _aggregate(*row[1 + width:])))
     return series
 
 
@@ -394,7 +404,7 @@ def deployment_parts(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iter
                            *(sa.func.sum(counted.c[m]).label(m) for m in _REQUEST_MEASURES))
                  .group_by(counted.c.account, counted.c.deployment))
         with store.engine.connect() as conn:
-            return {(r.account, r.deployment): {"requests": _counts(r._mapping)} for r in conn.execute(query)}
+            return {(r.account, r.deployment): {"requests": _counts(r._mapping)} for r in conn.execute(query).all()}
 
     def histograms() -> Part:
         timed = _tiled(store, LATENCY, p, scope, names, (*pair, "le_bucket", "requests"))
@@ -402,8 +412,13 @@ def deployment_parts(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iter
                  .group_by(timed.c.account, timed.c.deployment, timed.c.le_bucket))
         found: Part = {}
         with store.engine.connect() as conn:
-            for account, deployment, bucket, count in conn.execute(query):
-                found.setdefault((account, deployment), {"histogram": {}})["histogram"][int(bucket)] = int(count)
+            rows = conn.execute(query).all()
+        last, histogram = None, {}
+        for account, deployment, bucket, count in rows:
+            if (account, deployment) != last:  # rows mostly come grouped by deployment: one lookup per run of them
+                last = (account, deployment)
+                histogram = found.setdefault(last, {"histogram": {}})["histogram"]
+            histogram[int(bucket)] = int(count)
         return found
 
     def aggregates() -> Part:
@@ -414,9 +429,9 @@ def deployment_parts(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iter
                  .group_by(sampled.c.account, sampled.c.deployment, sampled.c.metric))
         found: Part = {}
         with store.engine.connect() as conn:
-            for row in conn.execute(query):
-                found.setdefault((row.account, row.deployment), {"metrics": {}})["metrics"][row.metric] = \
-                    _aggregate(row)
+            rows = conn.execute(query).all()
+        for account, deployment, metric, *values in rows:
+            found.setdefault((account, deployment), {"metrics": {}})["metrics"][metric] = _aggregate(*values)
         return found
 
     def peaks() -> Part:
@@ -426,7 +441,7 @@ def deployment_parts(store: Store, p: Plan, scope: Scope = ALL, *, metrics: Iter
         query = (sa.select(per_bucket.c.account, per_bucket.c.deployment, sa.func.max(per_bucket.c.t))
                  .group_by(per_bucket.c.account, per_bucket.c.deployment))
         with store.engine.connect() as conn:
-            return {(a, d): {"peak_tokens_per_bucket": float(peak or 0.0)} for a, d, peak in conn.execute(query)}
+            return {(a, d): {"peak_tokens_per_bucket": float(peak or 0.0)} for a, d, peak in conn.execute(query).all()}
 
     return [requests, histograms, aggregates, peaks]
 
@@ -457,10 +472,11 @@ def deployment_models(store: Store, start: datetime, end: datetime) -> dict[tupl
         return sa.select(*(rows.c[c] for c in columns)).distinct()
 
     with store.engine.connect() as conn:
-        for account, deployment, model in conn.execute(distinct(USAGE_TOKENS, ("account", "deployment", "model"))):
+        used = conn.execute(distinct(USAGE_TOKENS, ("account", "deployment", "model"))).all()
+        for account, deployment, model in used:
             found.setdefault((account, deployment), set()).add(model)
         known = {deployment for _, deployment in found}
-        for deployment, model in conn.execute(distinct(APIM_TOKENS, ("deployment", "model"))):
+        for deployment, model in conn.execute(distinct(APIM_TOKENS, ("deployment", "model"))).all():
             if deployment not in known:
                 found.setdefault(("", deployment), set()).add(model)
     return {key: tuple(sorted(models)) for key, models in sorted(found.items())}
@@ -477,7 +493,7 @@ def deployments(store: Store, start: datetime, end: datetime) -> list[tuple[str,
             query = (sa.select(table.c.account, table.c.deployment).distinct()
                      .where(table.c.source.in_(names), table.c.bucket_start >= start, table.c.bucket_start < end,
                             table.c.deployment != ""))
-            pairs.update((a, d) for a, d in conn.execute(query))
+            pairs.update((a, d) for a, d in conn.execute(query).all())
     return sorted(pairs)
 
 
@@ -621,7 +637,7 @@ def cost_rows(store: Store, start: datetime, end: datetime, scope: CostScope = A
                  .select_from(joined).where(*_cost_where(table, start, end, scope)))
         if keys:
             query = query.group_by(*positions).order_by(*positions)
-        rows = [dict(r._mapping) for r in conn.execute(query)]
+        rows = [dict(r._mapping) for r in conn.execute(query).all()]
     for row in rows:
         for m in (*COST_MEASURES, "unpriced"):
             row[m] = int(row[m] or 0)
@@ -647,7 +663,7 @@ def cost_teams(store: Store, start: datetime | None = None, end: datetime | None
         query = query.where(sa.exists().where(table.c.team == teams.c.team, table.c.day >= first,
                                               table.c.day < last))
     with store.engine.connect() as conn:
-        return [r[0] for r in conn.execute(query)]
+        return [r[0] for r in conn.execute(query).all()]
 
 
 def cost_version(store: Store) -> datetime | None:

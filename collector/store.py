@@ -30,6 +30,7 @@ from collector.rollup import (
     PLATFORM_METRICS,
     REQUESTS,
     ROLLUPS,
+    USAGE_TOKENS,
     Aggregation,
     RollupSpec,
     key_columns,
@@ -134,8 +135,24 @@ def week_start(instant: datetime) -> datetime:
 #: The daily tier answers long views' time series: its latency rows are kept in the order those group by (day,
 #: then the histogram bucket), so the database reads them in order instead of sorting a quarter of rows.
 SERIES_KEY = {LATENCY.name: "le_bucket"}
-#: An index only PostgreSQL gets (SQLite's table order already serves its reads).
+#: Covering indexes of the long views' tiers by deployment: a view filtered by deployment, model or team (the
+#: latter two resolve to (account, deployment) pairs) reads each deployment's rows through the index, not every
+#: deployment's rows of the range. (spec, the index's columns; those after the key make it covering.)
+BY_DEPLOYMENT_TIERS = ("1d", "1w")
+BY_DEPLOYMENT: tuple[tuple[RollupSpec, tuple[str, ...]], ...] = (
+    (LATENCY, ("source", "deployment", "bucket_start", "account", "le_bucket", "requests")),
+    (REQUESTS, ("source", "deployment", "bucket_start", "account", *(m.store for m in REQUESTS.measures))),
+    (PLATFORM_METRICS, ("source", "deployment", "metric", "bucket_start", "account", "status_code",
+                        *(m.store for m in PLATFORM_METRICS.measures))),
+)
+#: The daily usage by model, covering: looking up the deployments that served a model.
+BY_MODEL = (USAGE_TOKENS, "1d", ("source", "model", "bucket_start", "account", "deployment"))
+#: An index only PostgreSQL gets (SQLite's table order already serves the series).
 POSTGRESQL_ONLY_INDEX = "ix_latency_1d_series"
+
+#: The daily latency histogram of each account, its deployments merged: the latency series of a long view of every
+#: deployment (or of some accounts) reads it instead of the daily tier, 1/50 of the rows with the demo's deployments.
+ACCOUNT_LATENCY = "latency_accounts_1d"
 
 
 def primary_key(spec: RollupSpec, tier: str) -> list[str]:
@@ -176,12 +193,29 @@ def build_metadata() -> sa.MetaData:
                 # index-only scan; SQLite's table already is in that order, see SERIES_KEY).
                 sa.Index(POSTGRESQL_ONLY_INDEX, table.c.source, table.c.bucket_start, table.c.le_bucket,
                          postgresql_include=["account", "deployment", "requests"]).ddl_if(dialect="postgresql")
-            if spec is PLATFORM_METRICS and tier == "1d":
+            for indexed, indexed_columns in BY_DEPLOYMENT:
+                if spec is indexed and tier in BY_DEPLOYMENT_TIERS:
+                    sa.Index(f"ix_{table.name}_by_deployment", *(table.c[c] for c in indexed_columns))
+            if spec is BY_MODEL[0] and tier == BY_MODEL[1]:
+                sa.Index(f"ix_{table.name}_by_model", *(table.c[c] for c in BY_MODEL[2]))
+            if spec is PLATFORM_METRICS and tier in ("1d", "1w"):
                 # Long views read two or three of a dozen metrics per query (time to token, PTU utilisation, peak
-                # tokens): a covering index by metric reads just those, at the cost of a second copy of this table.
+                # tokens), from whole weeks and the days either side: a covering index by metric reads just those,
+                # at the cost of a second copy of this table.
                 sa.Index(f"ix_{table.name}_by_metric", *(table.c[c] for c in (
                     "source", "metric", "bucket_start", "account", "deployment", "status_code", "total", "count",
                     "minimum", "maximum")))
+    sa.Table(
+        ACCOUNT_LATENCY,
+        metadata,
+        sa.Column("source", sa.String(64), nullable=False),
+        sa.Column("bucket_start", UtcDateTime(), nullable=False),
+        sa.Column("account", sa.String(256), nullable=False),
+        sa.Column("le_bucket", sa.Integer(), nullable=False),
+        *(sa.Column(m.store, _measure_type(m.kql_type), nullable=False) for m in LATENCY.measures),
+        sa.PrimaryKeyConstraint("source", "bucket_start", "le_bucket", "account"),  # the series' order, as 1d's
+        sqlite_with_rowid=False,
+    )
     sa.Table(
         "watermarks",
         metadata,
@@ -348,6 +382,8 @@ class Store:
             day_start, day_end = align_down(window.start, DAY), align_up(window.end, DAY)
             conn.execute(sa.delete(daily).where(*self._range(daily, source, day_start, day_end)))
             conn.execute(self._derive(spec, "1h", "1d", source, day_start, day_end))
+            if spec is LATENCY:
+                self._derive_account_latency(conn, source, day_start, day_end)
             week_first, week_end = week_start(window.start), week_start(window.end - timedelta(microseconds=1)) + WEEK
             conn.execute(sa.delete(weekly).where(*self._range(weekly, source, week_first, week_end)))
             conn.execute(self._derive(spec, "1d", "1w", source, week_first, week_end))
@@ -395,6 +431,22 @@ class Store:
             table = self.table(spec, coarser)
             conn.execute(sa.delete(table).where(*self._range(table, source, start, end)))
             conn.execute(self._derive(spec, finer, coarser, source, start, end))
+            if spec is LATENCY and coarser == "1d":
+                self._derive_account_latency(conn, source, start, end)
+
+    def rederive_account_latency(self, source: str, start: datetime, end: datetime) -> None:
+        """Derive the accounts' daily latency of [start, end) (whole days) again from the daily tier: for daily rows
+        loaded directly."""
+        with self.engine.begin() as conn:
+            self._derive_account_latency(conn, source, start, end)
+
+    def _derive_account_latency(self, conn: Connection, source: str, start: datetime, end: datetime) -> None:
+        daily, accounts = self.table(LATENCY, "1d"), self.tables[ACCOUNT_LATENCY]
+        conn.execute(sa.delete(accounts).where(*self._range(accounts, source, start, end)))
+        keys = [daily.c.source, daily.c.bucket_start, daily.c.account, daily.c.le_bucket]
+        select = (sa.select(*keys, *(sa.func.sum(daily.c[m.store]) for m in LATENCY.measures))
+                  .where(*self._range(daily, source, start, end)).group_by(*keys))
+        conn.execute(sa.insert(accounts).from_select([c.name for c in accounts.columns], select))
 
     def _derive(self, spec: RollupSpec, finer: str, coarser: str, source: str, start: datetime, end: datetime
                 ) -> sa.Insert:
@@ -460,12 +512,14 @@ class Store:
             limits["1d"] = now - timedelta(days=daily_days)
             limits["1w"] = limits["1d"]  # weeks before the one the cut falls in
         with self.engine.begin() as conn:
-            for spec in ROLLUPS:
-                for tier, limit in limits.items():
-                    table = self.table(spec, tier)
-                    cut = week_start(limit) if tier == "1w" else align_down(limit, DAY if tier == "1d" else HOUR)
-                    result = conn.execute(sa.delete(table).where(table.c.bucket_start < cut))
-                    deleted[table.name] = result.rowcount
+            tables = [(self.table(spec, tier), tier) for spec in ROLLUPS for tier in limits]
+            if "1d" in limits:
+                tables.append((self.tables[ACCOUNT_LATENCY], "1d"))
+            for table, tier in tables:
+                limit = limits[tier]
+                cut = week_start(limit) if tier == "1w" else align_down(limit, DAY if tier == "1d" else HOUR)
+                result = conn.execute(sa.delete(table).where(table.c.bucket_start < cut))
+                deleted[table.name] = result.rowcount
         return deleted
 
     # -- attributed cost per day ---------------------------------------------------------------------------

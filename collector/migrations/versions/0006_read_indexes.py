@@ -1,0 +1,45 @@
+"""Covering indexes for the long views' reads: the weekly platform metrics by metric (as the daily ones already
+are); the daily and weekly latency, requests and platform metrics by deployment; the daily usage by model. A long
+view filtered by deployment, model or team reads each deployment's rows through them instead of every deployment's
+rows of the range.
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+_METRIC_VALUES = ["total", "count", "minimum", "maximum"]
+_REQUEST_MEASURES = ["requests", "requests_2xx", "requests_4xx", "requests_400", "requests_429", "requests_5xx",
+                     "duration_ms_sum"]
+# table -> the columns of its by-deployment index, on the daily and weekly tiers.
+_BY_DEPLOYMENT = {
+    "latency": ["source", "deployment", "bucket_start", "account", "le_bucket", "requests"],
+    "requests": ["source", "deployment", "bucket_start", "account", *_REQUEST_MEASURES],
+    "platform_metrics": ["source", "deployment", "metric", "bucket_start", "account", "status_code", *_METRIC_VALUES],
+}
+
+
+def upgrade() -> None:
+    op.create_index("ix_platform_metrics_1w_by_metric", "platform_metrics_1w",
+                    ["source", "metric", "bucket_start", "account", "deployment", "status_code", *_METRIC_VALUES])
+    for table, columns in _BY_DEPLOYMENT.items():
+        for tier in ("1d", "1w"):
+            op.create_index(f"ix_{table}_{tier}_by_deployment", f"{table}_{tier}", columns)
+    op.create_index("ix_usage_tokens_1d_by_model", "usage_tokens_1d",
+                    ["source", "model", "bucket_start", "account", "deployment"])
+
+
+def downgrade() -> None:
+    op.drop_index("ix_usage_tokens_1d_by_model", "usage_tokens_1d")
+    for table in _BY_DEPLOYMENT:
+        for tier in ("1d", "1w"):
+            op.drop_index(f"ix_{table}_{tier}_by_deployment", f"{table}_{tier}")
+    op.drop_index("ix_platform_metrics_1w_by_metric", "platform_metrics_1w")
