@@ -6,6 +6,7 @@ touches, and the job's watermark advances, all in one transaction.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -344,6 +345,7 @@ class Store:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self.tables = METADATA.tables
+        self._statements: dict[str, tuple[sa.Delete, list[sa.Executable]]] = {}
 
     @classmethod
     def open(cls, url: str, *, migrate_schema: bool = True) -> Store:
@@ -376,25 +378,40 @@ class Store:
     ) -> None:
         """Replace the window's rollups (tuples in `row_columns` order, or those made ready by `for_driver`),
         re-derive the hours, days and weeks it touches, and advance the watermark to its end, in one transaction."""
-        fine, hourly, daily = self.table(spec, "5m"), self.table(spec, "1h"), self.table(spec, "1d")
-        weekly = self.table(spec, "1w")
+        fine, derive = self._window_statements(spec)
+        week_end = week_start(window.end - timedelta(microseconds=1)) + WEEK
+        params = {"source": source, "5m_start": window.start, "5m_end": window.end,
+                  "1h_start": align_down(window.start, HOUR), "1h_end": align_up(window.end, HOUR),
+                  "1d_start": align_down(window.start, DAY), "1d_end": align_up(window.end, DAY),
+                  "1w_start": week_start(window.start), "1w_end": week_end}
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(fine).where(*self._range(fine, source, window.start, window.end)))
+            conn.execute(fine, params)
             if len(rows):
-                self._insert_many(conn, fine, row_columns(spec), rows)
-            hour_start, hour_end = align_down(window.start, HOUR), align_up(window.end, HOUR)
-            conn.execute(sa.delete(hourly).where(*self._range(hourly, source, hour_start, hour_end)))
-            conn.execute(self._derive(spec, "5m", "1h", source, hour_start, hour_end))
-            day_start, day_end = align_down(window.start, DAY), align_up(window.end, DAY)
-            conn.execute(sa.delete(daily).where(*self._range(daily, source, day_start, day_end)))
-            conn.execute(self._derive(spec, "1h", "1d", source, day_start, day_end))
-            if spec is LATENCY:
-                self._derive_account_latency(conn, source, day_start, day_end)
-            week_first, week_end = week_start(window.start), week_start(window.end - timedelta(microseconds=1)) + WEEK
-            conn.execute(sa.delete(weekly).where(*self._range(weekly, source, week_first, week_end)))
-            conn.execute(self._derive(spec, "1d", "1w", source, week_first, week_end))
+                self._insert_many(conn, self.table(spec, "5m"), row_columns(spec), rows)
+            for statement in derive:
+                conn.execute(statement, params)
             self._advance_watermark(conn, source, spec.name, window.end)
             self._record_status(conn, source, spec.name, now, success=True)
+
+    def _window_statements(self, spec: RollupSpec) -> tuple[sa.Delete, list[sa.Executable]]:
+        """The statements `replace_window` runs for `spec`, built once (building them costs SQLAlchemy more than
+        SQLite takes to run them), with parameters `source` and `<tier>_start` / `<tier>_end`: the delete of the
+        fine tier's window, then the delete and derivation of each coarser tier's buckets it touches."""
+        found = self._statements.get(spec.name)
+        if found is None:
+            def bounds(tier: str) -> tuple[Any, Any, Any]:
+                return sa.bindparam("source"), sa.bindparam(f"{tier}_start"), sa.bindparam(f"{tier}_end")
+
+            fine = self.table(spec, "5m")
+            derive: list[sa.Executable] = []
+            for finer, coarser in itertools.pairwise(TIERS):
+                table = self.table(spec, coarser)
+                derive += [sa.delete(table).where(*self._range(table, *bounds(coarser))),
+                           self._derive(spec, finer, coarser, *bounds(coarser))]
+                if spec is LATENCY and coarser == "1d":
+                    derive += self._account_latency_statements(*bounds("1d"))
+            found = self._statements[spec.name] = (sa.delete(fine).where(*self._range(fine, *bounds("5m"))), derive)
+        return found
 
     def for_driver(self, rows: Sequence[tuple[Any, ...]]) -> DriverRows:
         """Rollup rows (tuples in `row_columns` order) as this database's driver takes them: bucket starts (column
@@ -447,15 +464,19 @@ class Store:
             self._derive_account_latency(conn, source, start, end)
 
     def _derive_account_latency(self, conn: Connection, source: str, start: datetime, end: datetime) -> None:
+        for statement in self._account_latency_statements(source, start, end):
+            conn.execute(statement)
+
+    def _account_latency_statements(self, source: Any, start: Any, end: Any) -> list[sa.Executable]:
+        """Delete the accounts' daily latency of [start, end) and derive it again from the daily tier."""
         daily, accounts = self.table(LATENCY, "1d"), self.tables[ACCOUNT_LATENCY]
-        conn.execute(sa.delete(accounts).where(*self._range(accounts, source, start, end)))
         keys = [daily.c.source, daily.c.bucket_start, daily.c.account, daily.c.le_bucket]
         select = (sa.select(*keys, *(sa.func.sum(daily.c[m.store]) for m in LATENCY.measures))
                   .where(*self._range(daily, source, start, end)).group_by(*keys))
-        conn.execute(sa.insert(accounts).from_select([c.name for c in accounts.columns], select))
+        return [sa.delete(accounts).where(*self._range(accounts, source, start, end)),
+                sa.insert(accounts).from_select([c.name for c in accounts.columns], select)]
 
-    def _derive(self, spec: RollupSpec, finer: str, coarser: str, source: str, start: datetime, end: datetime
-                ) -> sa.Insert:
+    def _derive(self, spec: RollupSpec, finer: str, coarser: str, source: Any, start: Any, end: Any) -> sa.Insert:
         """INSERT ... SELECT that re-aggregates the `finer` tier's rows of [start, end) into `coarser` buckets."""
         fine, coarse = self.table(spec, finer), self.table(spec, coarser)
         floor = {"1h": hour_floor, "1d": day_floor, "1w": week_floor}[coarser]
@@ -474,7 +495,8 @@ class Store:
             self._record_status(conn, source, job, now, success=False, error=error, window=window)
 
     @staticmethod
-    def _range(table: sa.Table, source: str, start: datetime, end: datetime) -> list[sa.ColumnElement[bool]]:
+    def _range(table: sa.Table, source: Any, start: Any, end: Any) -> list[sa.ColumnElement[bool]]:
+        """Rows of `source` with bucket starts in [start, end): values, or bind parameters."""
         return [table.c.source == source, table.c.bucket_start >= start, table.c.bucket_start < end]
 
     def _advance_watermark(self, conn: Connection, source: str, job: str, end: datetime) -> None:
