@@ -156,7 +156,8 @@ SQLITE_ONLY_INDEX = "ix_cost_daily_day_team"
 COST_DAY_TEAM = ("day", "team", "method", "requests", "prompt_tokens", "cached_tokens", "completion_tokens",
                  "cost_micro_usd", "unpriced")
 #: The daily latency histogram of each account, its deployments merged: the latency series of a long view of every
-#: deployment (or of some accounts) reads it instead of the daily tier, 1/50 of the rows with the demo's deployments.
+#: deployment (or of some accounts) reads it instead of the daily tier (1/50 of the rows for the dashboards
+#: benchmark's 300 deployments in 6 accounts).
 ACCOUNT_LATENCY = "latency_accounts_1d"
 
 

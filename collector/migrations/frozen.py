@@ -9,7 +9,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-#: The rollups from revision 0001 on (unchanged through 0005): table -> (string keys, integer keys, integer
+#: The rollups from revision 0001 on (unchanged through 0007): table -> (string keys, integer keys, integer
 #: measures, real measures).
 ROLLUPS_0001: dict[str, tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...]]] = {
     "requests": (

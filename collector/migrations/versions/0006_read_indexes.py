@@ -12,14 +12,15 @@ from __future__ import annotations
 
 from alembic import op
 
+from collector.migrations.frozen import ROLLUPS_0001 as _ROLLUPS
+
 revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-_METRIC_VALUES = ["total", "count", "minimum", "maximum"]
-_REQUEST_MEASURES = ["requests", "requests_2xx", "requests_4xx", "requests_400", "requests_429", "requests_5xx",
-                     "duration_ms_sum"]
+_METRIC_VALUES = list(_ROLLUPS["platform_metrics"][3])
+_REQUEST_MEASURES = list(_ROLLUPS["requests"][2])
 # table -> the columns of its by-deployment index, on the daily and weekly tiers.
 _BY_DEPLOYMENT = {
     "latency": ["source", "deployment", "bucket_start", "account", "le_bucket", "requests"],
