@@ -146,8 +146,6 @@ BY_DEPLOYMENT: tuple[tuple[RollupSpec, tuple[str, ...]], ...] = (
     (PLATFORM_METRICS, ("source", "deployment", "metric", "bucket_start", "account", "status_code",
                         *(m.store for m in PLATFORM_METRICS.measures))),
 )
-#: The daily usage by model, covering: looking up the deployments that served a model.
-BY_MODEL = (USAGE_TOKENS, "1d", ("source", "model", "bucket_start", "account", "deployment"))
 #: An index only PostgreSQL gets (SQLite's table order already serves the series).
 POSTGRESQL_ONLY_INDEX = "ix_latency_1d_series"
 
@@ -202,8 +200,10 @@ def build_metadata() -> sa.MetaData:
             for indexed, indexed_columns in BY_DEPLOYMENT:
                 if spec is indexed and tier in BY_DEPLOYMENT_TIERS:
                     sa.Index(f"ix_{table.name}_by_deployment", *(table.c[c] for c in indexed_columns))
-            if spec is BY_MODEL[0] and tier == BY_MODEL[1]:
-                sa.Index(f"ix_{table.name}_by_model", *(table.c[c] for c in BY_MODEL[2]))
+            if spec is USAGE_TOKENS and tier == "1d":
+                # Covering: the deployments that served a model, looked up for a Model filter.
+                sa.Index(f"ix_{table.name}_by_model", *(table.c[c] for c in (
+                    "source", "model", "bucket_start", "account", "deployment")))
             if spec is PLATFORM_METRICS and tier in ("1d", "1w"):
                 # Long views read two or three of a dozen metrics per query (time to token, PTU utilisation, peak
                 # tokens), from whole weeks and the days either side: a covering index by metric reads just those,
