@@ -10,30 +10,21 @@ the rule; 401/403 -> `ArmPermissionError` naming the role (Monitoring Contributo
 
 from __future__ import annotations
 
-import threading
 from pathlib import Path
 from typing import Any
 
+from azure.core import exceptions as sdk
 from azure.core.credentials import TokenCredential
-from azure.core.exceptions import (
-    AzureError,
-    ClientAuthenticationError,
-    DecodeError,
-    DeserializationError,
-    HttpResponseError,
-    ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
-)
 from azure.mgmt.monitor import MonitorManagementClient
 from azure.mgmt.monitor.models import MetricAlertResource
 
 from alerts.errors import ArmError, ArmPermissionError, ArmRejectedError, ArmTransientError
+from collector.azure_clients import Connection, SubscriptionClients, error_message
 
 ENDPOINT = "https://management.azure.com"
 ROLE = "Monitoring Contributor"
 RETRIES = 3
-_SDK_ERRORS = (AzureError, DeserializationError)
+_SDK_ERRORS = (sdk.AzureError, sdk.DeserializationError)
 
 
 class MetricAlertsClient:
@@ -44,19 +35,8 @@ class MetricAlertsClient:
                  **client_kwargs: Any) -> None:
         self.endpoint = endpoint.rstrip("/")
         self.retries = retries
-        self._credential = credential
-        self._owns_credential = credential is None
-        self._options: dict[str, Any] = {
-            "credential_scopes": [f"{(audience or self.endpoint).rstrip('/')}/.default"],
-            "retry_total": retries,
-            "connection_timeout": 30.0,
-            "read_timeout": 60.0,
-        }
-        if ca_bundle is not None:
-            self._options["connection_verify"] = str(ca_bundle)
-        self._options.update(client_kwargs)
-        self._clients: dict[str, MonitorManagementClient] = {}
-        self._lock = threading.Lock()
+        self._clients = SubscriptionClients(Connection(self.endpoint, audience, ca_bundle, retries),
+                                            MonitorManagementClient, credential, overrides=client_kwargs)
 
     def __enter__(self) -> MetricAlertsClient:
         return self
@@ -65,19 +45,11 @@ class MetricAlertsClient:
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            for client in self._clients.values():
-                client.close()
-            self._clients.clear()
-            if self._owns_credential and self._credential is not None:
-                close = getattr(self._credential, "close", None)
-                if close is not None:
-                    close()
-                self._credential = None
+        self._clients.close()
 
     def list_rules(self, subscription_id: str, resource_group: str | None = None) -> list[dict[str, Any]]:
         """Every metric alert rule of a subscription (or one of its resource groups), one list call, as ARM JSON."""
-        client = self._client(subscription_id)
+        client = self._clients.get(subscription_id)
         scope = _scope(subscription_id, resource_group)
         try:
             if resource_group is None:
@@ -90,7 +62,7 @@ class MetricAlertsClient:
 
     def put_rule(self, subscription_id: str, resource_group: str, name: str, body: dict[str, Any]) -> dict[str, Any]:
         """Create or overwrite one rule with `body` (a `model.to_arm_body`); returns what ARM answered, as ARM JSON."""
-        client = self._client(subscription_id)
+        client = self._clients.get(subscription_id)
         resource = MetricAlertResource.deserialize(body)
         try:
             answer = client.metric_alerts.create_or_update(resource_group, name, resource)
@@ -101,26 +73,14 @@ class MetricAlertsClient:
 
     def delete_rule(self, subscription_id: str, resource_group: str, name: str) -> None:
         """Delete one rule; a rule already gone is not an error (a re-run after an interrupted apply)."""
-        client = self._client(subscription_id)
+        client = self._clients.get(subscription_id)
         try:
             client.metric_alerts.delete(resource_group, name)
-        except ResourceNotFoundError:
+        except sdk.ResourceNotFoundError:
             return
         except _SDK_ERRORS as e:
             raise _mapped(e, f"deleting rule {name!r} in {_scope(subscription_id, resource_group)}",
                           _scope(subscription_id, resource_group), self) from e
-
-    def _client(self, subscription_id: str) -> MonitorManagementClient:
-        with self._lock:
-            client = self._clients.get(subscription_id)
-            if client is None:
-                if self._credential is None:
-                    from azure.identity import DefaultAzureCredential
-
-                    self._credential = DefaultAzureCredential()
-                client = self._clients[subscription_id] = MonitorManagementClient(
-                    self._credential, subscription_id, base_url=self.endpoint, **self._options)
-            return client
 
 
 def _scope(subscription_id: str, resource_group: str | None) -> str:
@@ -128,23 +88,17 @@ def _scope(subscription_id: str, resource_group: str | None) -> str:
             else f"/subscriptions/{subscription_id}/resourceGroups/{resource_group}")
 
 
-def _message(e: HttpResponseError) -> str:
-    error = getattr(e, "error", None)
-    message = getattr(error, "message", None) if error is not None else None
-    return str(message or e.message or e)
-
-
 def _mapped(e: Exception, where: str, scope: str, client: MetricAlertsClient) -> ArmError:
     """The ArmError for an exception of the SDK."""
-    if isinstance(e, (DecodeError, DeserializationError)):
+    if isinstance(e, (sdk.DecodeError, sdk.DeserializationError)):
         return ArmTransientError(f"{where}: ARM answered a body that is not a metric alert ({e}); try again")
-    if isinstance(e, ClientAuthenticationError) and e.status_code is None:
+    if isinstance(e, sdk.ClientAuthenticationError) and e.status_code is None:
         return ArmPermissionError(f"{where}: could not get a token ({e}); check the identity (`az login`, "
                                   "managed identity)")
-    if isinstance(e, HttpResponseError):
+    if isinstance(e, sdk.HttpResponseError):
         status = e.status_code
         code = getattr(getattr(e, "error", None), "code", None) or ""
-        detail = f"HTTP {status}{' ' + code if code else ''}: {_message(e)}"
+        detail = f"HTTP {status}{' ' + code if code else ''}: {error_message(e)}"
         if status is not None and (status in (408, 429) or status >= 500):
             return ArmTransientError(f"{where}: {detail} (still failing after {client.retries} retries); "
                                      "run again later: apply converges from wherever it stopped")
@@ -153,9 +107,9 @@ def _mapped(e: Exception, where: str, scope: str, client: MetricAlertsClient) ->
         if status == 400:
             return ArmRejectedError(f"{where}: ARM refused it: {detail}")
         return ArmError(f"{where}: {detail}")
-    if isinstance(e, ServiceRequestError):
+    if isinstance(e, sdk.ServiceRequestError):
         return ArmTransientError(f"{where}: could not reach ARM at {client.endpoint} ({e}); try again")
-    if isinstance(e, ServiceResponseError):
+    if isinstance(e, sdk.ServiceResponseError):
         return ArmTransientError(f"{where}: no complete answer from ARM at {client.endpoint} after "
                                  f"{client.retries} retries ({e}); try again")
     return ArmError(f"{where}: {type(e).__name__}: {e}")

@@ -1,40 +1,22 @@
-"""The alerts package's error tree: one base, located problems in rule files, and refusals of a plan."""
+"""The alerts package's errors: kinds of the shared tree (`collector.errors`): rule files, plans and ARM calls."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+from collector.errors import InputError, ObservatoryError, Problem
+
+__all__ = ["AlertsError", "ApplyInterruptedError", "ArmError", "ArmPayloadError", "ArmPermissionError",
+           "ArmRejectedError", "ArmTransientError", "Problem", "SpecError", "UnsafePlanError"]
 
 
-class AlertsError(Exception):
+class AlertsError(ObservatoryError):
     """Base of every error this package raises on purpose. The CLI prints these without a traceback."""
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a rule file, located at a file and line, with a hint on how to fix it."""
-
-    path: Path | None
-    line: int | None
-    message: str
-    hint: str = ""
-
-    def __str__(self) -> str:
-        if self.path is None:
-            text = self.message
-        else:
-            where = f"{self.path}:{self.line}" if self.line is not None else str(self.path)
-            text = f"{where}: {self.message}"
-        return f"{text} ({self.hint})" if self.hint else text
-
-
-class SpecError(AlertsError):
+class SpecError(AlertsError, InputError):
     """Rule files are wrong; carries every problem found, in file and line order, not just the first."""
 
     def __init__(self, problems: list[Problem], summary: str = "") -> None:
-        self.problems = list(problems)
-        head = summary or f"{len(self.problems)} problem(s) in the alert rules"
-        super().__init__("\n".join([head, *(f"  {p}" for p in self.problems)]))
+        InputError.__init__(self, problems, summary or f"{len(problems)} problem(s) in the alert rules")
 
 
 class ArmPayloadError(AlertsError):

@@ -1,27 +1,17 @@
-"""Line-aware YAML reading: the data of one rule file, the line of every key and item, and located problems."""
+"""Rule files as `alerts` reads them: the shared bounded reader (`collector.yamlfile`) with typed, located reads."""
 
 from __future__ import annotations
 
-import difflib
 import math
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
+from collector import yamlfile
+from collector.errors import Problem
+from collector.yamlfile import Loc, Parsed, dotted, parse_text, read_file
 
-from alerts.errors import Problem
-
-Loc = tuple[str | int, ...]
-
-
-def dotted(loc: Loc) -> str:
-    """rules[2].dimensions.StatusCode: how a location is named in messages."""
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
+__all__ = ["Loc", "YamlFile", "did_you_mean", "dotted", "kind_of", "parse_yaml", "read_yaml"]
 
 
 def _finite(value: float) -> bool:
@@ -45,23 +35,12 @@ def kind_of(value: object) -> str:
 
 
 def did_you_mean(word: object, candidates: Iterable[str]) -> str:
-    """A hint naming the closest candidate (matched case-insensitively), or all of them when none is close."""
-    options = sorted(set(candidates))
-    by_fold = {c.casefold(): c for c in options}
-    close = difflib.get_close_matches(str(word).casefold(), list(by_fold), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean {by_fold[close[0]]!r}?"
-    return f"expected one of: {', '.join(options)}" if options else ""
+    """The shared hint, with the candidates listed in alphabetical order."""
+    return yamlfile.did_you_mean(word, sorted(set(candidates)))
 
 
-@dataclass
-class YamlFile:
+class YamlFile(Parsed):
     """One parsed rule file: its data, the line of each location, and the problems found in it so far."""
-
-    path: Path
-    data: Any
-    lines: dict[Loc, int] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
 
     def line(self, loc: Loc) -> int | None:
         """The line of a location, or of its nearest ancestor that has one."""
@@ -143,60 +122,13 @@ class YamlFile:
         return result
 
 
-def _index_lines(node: yaml.Node, loc: Loc, file: YamlFile) -> None:
-    """Record the line of every key and list item, and report keys given twice (PyYAML keeps the last silently)."""
-    if isinstance(node, yaml.MappingNode):
-        seen: dict[str, int] = {}
-        for key, value in node.value:
-            name, line = str(key.value), key.start_mark.line + 1
-            if name in seen:
-                file.problems.append(Problem(file.path, line, f"{dotted((*loc, name))} is given twice (first at "
-                                                              f"line {seen[name]})", "keep one of them"))
-            seen.setdefault(name, line)
-            file.lines[(*loc, name)] = line
-            _index_lines(value, (*loc, name), file)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            file.lines[(*loc, i)] = item.start_mark.line + 1
-            _index_lines(item, (*loc, i), file)
-
-
 def parse_yaml(path: Path, text: str) -> YamlFile:
     """Parse one document. Syntax errors become a single located problem and data None; never raises for input."""
-    file = YamlFile(path, None)
-    loader: yaml.SafeLoader | None = None
-    try:
-        loader = yaml.SafeLoader(text)  # already reads the text: refuses control characters here
-        node = loader.get_single_node()
-        file.data = loader.construct_document(node) if node is not None else None
-        if node is not None:
-            file.lines[()] = node.start_mark.line + 1
-            _index_lines(node, (), file)
-    except yaml.MarkedYAMLError as e:
-        mark = e.problem_mark or e.context_mark
-        where = f"column {mark.column + 1}: " if mark is not None else ""
-        file.data, file.lines = None, {}
-        file.problems[:] = [Problem(path, mark.line + 1 if mark is not None else None,
-                                    f"invalid YAML at {where}{e.problem or e.context}", e.context or "")]
-    except RecursionError:
-        file.data, file.lines = None, {}
-        file.problems[:] = [Problem(path, None, "invalid YAML: an alias (*name) contains itself",
-                                    "YAML anchors must not refer to their own contents")]
-    except (yaml.YAMLError, ValueError) as e:  # a bad timestamp raises ValueError while constructing
-        file.data, file.lines = None, {}
-        file.problems[:] = [Problem(path, None, f"invalid YAML: {e}")]
-    finally:
-        if loader is not None:
-            loader.dispose()
-    return file
+    parsed = parse_text(path, text)
+    return YamlFile(parsed.path, parsed.data, parsed.lines, parsed.problems)
 
 
 def read_yaml(path: Path) -> YamlFile:
     """Read and parse one file; an unreadable file is a problem, not an exception."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        return YamlFile(path, None, problems=[Problem(path, None, "file not found")])
-    except (OSError, UnicodeDecodeError) as e:
-        return YamlFile(path, None, problems=[Problem(path, None, f"cannot read the file: {e}")])
-    return parse_yaml(path, text)
+    parsed = read_file(path)
+    return YamlFile(parsed.path, parsed.data, parsed.lines, parsed.problems)

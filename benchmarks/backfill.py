@@ -23,9 +23,9 @@ from pathlib import Path
 
 import duckdb
 
-from collector.rollup import ROLLUPS
-from collector.run import Timing, backfill
-from collector.store import Store
+from collector.collection.run import Timing, backfill
+from collector.rollups.specs import ROLLUPS
+from collector.store.database import Store
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource

@@ -30,11 +30,11 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from collector.attribution import DeploymentInfo
 from collector.config import Settings
-from collector.histogram import BUCKETS_PER_DOUBLING
-from collector.inventory import Inventory
-from collector.rollup import (
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.inventory import Inventory
+from collector.rollups.histogram import BUCKETS_PER_DOUBLING
+from collector.rollups.specs import (
     APIM_TOKENS,
     CALLER_REQUESTS,
     LATENCY,
@@ -44,7 +44,7 @@ from collector.rollup import (
     RollupSpec,
     row_columns,
 )
-from collector.store import Store, week_start
+from collector.store.database import Store, week_start
 
 NOW = datetime(2026, 11, 20, 12, tzinfo=UTC)
 DAY, HOUR, FIVE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=5)
@@ -264,9 +264,10 @@ def run(url: str, runs: int, deployments: int, teams: int) -> None:
         page, raw = _time(work, runs), _time(baseline, runs)
         print(f"{name:<30} {_p(page, 50):>8.1f} {_p(page, 95):>8.1f} {_p(raw, 50):>15.1f} "
               f"{_p(page, 95) / _p(raw, 50):>13.1f}x  {'ok' if _p(page, 95) <= 200 else 'OVER the 200 ms target'}")
-    from collector.budgets import Budgets, Period
-    from collector.report import render_csv, render_html
-    from collector.report_data import assemble, read_inputs
+    from collector.cost.budgets import Budgets
+    from collector.report.data import assemble, read_inputs
+    from collector.report.render import render_csv, render_html
+    from collector.rollups.months import Period
 
     month = Period(datetime(2026, 10, 1, tzinfo=UTC), datetime(2026, 11, 1, tzinfo=UTC))
 

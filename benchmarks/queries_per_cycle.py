@@ -20,11 +20,11 @@ from typing import Any
 
 from azure.core.credentials import AccessToken
 
+from collector.collection.metrics import MetricsSource, plan_calls
+from collector.collection.run import Timing, collect_once
 from collector.config import MetricsSourceSettings
-from collector.metrics import MetricsSource, plan_calls
-from collector.rollup import PLATFORM_METRICS
-from collector.run import Timing, collect_once
-from collector.store import Store
+from collector.rollups.specs import PLATFORM_METRICS
+from collector.store.database import Store
 from collector.workspace.demo import DEMO_ORG
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate

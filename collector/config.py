@@ -13,6 +13,7 @@ from pathlib import Path
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 from pydantic import (
     AfterValidator,
@@ -30,7 +31,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError, PydanticUndefined
 
 from collector.errors import InputError, Problem
-from collector.yamlfile import Loc, dotted, read_located_yaml
+from collector.yamlfile import Loc, did_you_mean, dotted, read_located_yaml
 
 CONFIG_ENV = "AOAI_OBS_CONFIG"
 DEFAULT_FILE = "aoai-obs.yaml"
@@ -292,7 +293,7 @@ class PricesSettings(_Section):
     book: ConfigPath | None = Field(
         default=None, description="Price book YAML (effective-dated prices per model, deployment type and region, "
                                   "with provenance and overrides); relative to the settings file's folder. Empty: "
-                                  "the shipped default book (collector/pricebook/default.yaml).")
+                                  "the shipped default book (collector/cost/pricebook/default.yaml).")
 
 
 class InventorySettings(_Section):
@@ -359,8 +360,6 @@ class DemoSettings(_Section):
 
 
 def _time_zone(value: str) -> str:
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
-
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError) as e:
@@ -576,11 +575,6 @@ def _model_at(loc: Loc, data: Any) -> type[BaseModel] | None:
     return model
 
 
-def _did_you_mean(word: object, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(str(word), candidates, n=1)
-    return f"did you mean {close[0]!r}?" if close else f"expected one of: {', '.join(candidates)}"
-
-
 def _problem(error: tuple[str, Loc, str, Any, dict[str, Any]], data: Any, lines: dict[Loc, int],
              origins: dict[Loc, str], path: Path | None) -> Problem:
     kind, loc, message, value, ctx = error
@@ -589,13 +583,13 @@ def _problem(error: tuple[str, Loc, str, Any, dict[str, Any]], data: Any, lines:
         model = _model_at(loc[:-1], data)
         section = f" in {_dotted(loc[:-1])}" if loc[:-1] else ""
         message = f"unknown setting {loc[-1]!r}{section}"
-        hint = _did_you_mean(loc[-1], list(model.model_fields)) if model else ""
+        hint = did_you_mean(loc[-1], list(model.model_fields)) if model else ""
     elif kind == "missing":
         message = "required, but not given"
     elif kind == "union_tag_invalid":
         loc = (*loc, "kind")
         message = f"unknown source kind {ctx.get('tag')!r}"
-        hint = _did_you_mean(ctx.get("tag"), list(SOURCE_KINDS))
+        hint = did_you_mean(ctx.get("tag"), list(SOURCE_KINDS))
     elif kind == "union_tag_not_found":
         message, hint = "a source needs a `kind`", f"kinds: {', '.join(SOURCE_KINDS)}"
     elif kind in ("model_type", "model_attributes_type"):

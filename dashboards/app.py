@@ -12,8 +12,8 @@ from pathlib import Path
 from dash import Dash, html
 
 from collector.config import Settings
-from collector.inventories import build_inventory
-from collector.store import Store
+from collector.cost.inventories import build_inventory
+from collector.store.database import Store
 from dashboards.context import Context, DeploymentLookup, utcnow
 from dashboards.filters import Filters
 from dashboards.layout import register_shell_callbacks, shell

@@ -9,13 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from collector.attribution import DeploymentInfo
 from collector.config import Settings
-from collector.store import Store
+from collector.cost.attribution import DeploymentInfo
+from collector.store.database import Store
 
 
 class DeploymentLookup(Protocol):
-    """The deployment inventory as pages need it (`collector.inventory.Inventory` is one)."""
+    """The deployment inventory as pages need it (`collector.cost.inventory.Inventory` is one)."""
 
     def get(self, account: str, deployment: str) -> DeploymentInfo | None: ...
 

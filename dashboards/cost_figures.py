@@ -1,4 +1,4 @@
-"""Pure: the cost page's arithmetic, figures and table rows from cost rows (`collector.reads.cost_rows`), no I/O.
+"""Pure: the cost page's arithmetic, figures and table rows from cost rows (`collector.store.reads.cost_rows`), no I/O.
 
 Money arrives as exact micro-USD integers and becomes float USD only when drawn or put in a table. Every figure shows
 the attribution method of what it draws: bars carry the method as their pattern (solid direct, dots owner, slashes
@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from collector.attribution import DeploymentInfo
-from collector.budgets import BudgetStatus
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.budgets import BudgetStatus
 from dashboards.colours import IDLE, METHOD_PATTERNS, OTHER_COLOUR, UNALLOCATED, colour_of
 from dashboards.figures import Figure, _figure, empty
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import Any
 
-from collector.attribution import DeploymentInfo
-from collector.histogram import merge, percentile
-from collector.pricing import PROVISIONED_TYPES
-from collector.reads import (
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.pricing import PROVISIONED_TYPES
+from collector.rollups.histogram import merge, percentile
+from collector.store.reads import (
     BLOCKED_METRIC,
     FIRST_TOKEN_METRIC,
     LAST_TOKEN_METRIC,

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta, tzinfo
 
 from dash import html
 
-from collector.store import JobStatus
+from collector.store.database import JobStatus
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,11 @@ from typing import Any
 from dash import Dash, Input, Output, State, ctx, dcc, html, no_update
 from dash.development.base_component import Component
 
-from collector import reads
+from collector.store import reads
 from dashboards.context import Context
 from dashboards.filters import CUSTOM, RANGE_LABELS, Filters, from_controls, parse_query, resolve_range, to_query
 from dashboards.freshness import banner, summarise
-from dashboards.pages import Page
+from dashboards.page import Page
 
 RANGE, START, END = "filter-range", "filter-from", "filter-to"
 ACCOUNT, DEPLOYMENT, MODEL, TEAM = "filter-account", "filter-deployment", "filter-model", "filter-team"

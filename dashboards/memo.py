@@ -13,7 +13,7 @@ from collections.abc import Callable, Hashable
 from datetime import datetime
 from typing import Any, TypeVar
 
-from collector.store import Store
+from collector.store.database import Store
 
 T = TypeVar("T")
 

@@ -10,10 +10,10 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 
-from collector import reads
-from collector.rollup import LATENCY
-from collector.store import ACCOUNT_LATENCY, Store, _alembic_config, create_engine
-from collector.windows import Window
+from collector.rollups.specs import LATENCY
+from collector.rollups.windows import Window
+from collector.store import reads
+from collector.store.database import ACCOUNT_LATENCY, Store, _alembic_config, create_engine
 
 DAY0 = datetime(2025, 3, 10, tzinfo=UTC)
 FIVE = timedelta(minutes=5)

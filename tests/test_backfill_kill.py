@@ -14,16 +14,16 @@ from pathlib import Path
 
 import pytest
 
-from collector.rollup import ROLLUPS
-from collector.run import Timing, backfill
-from collector.store import Store
+from collector.collection.run import Timing, backfill
+from collector.rollups.specs import ROLLUPS
+from collector.store.database import Store
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource
 
 START = datetime(2025, 6, 2, tzinfo=UTC)
 END = START + timedelta(days=1)
-CLI = [sys.executable, "-m", "collector.cli"]
+CLI = [sys.executable, "-m", "collector.cli.main"]
 
 
 def write_config(folder: Path, store_name: str) -> Path:

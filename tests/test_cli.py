@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from collector.cli import main
+from collector.cli.main import main
 from tests.test_collect_golden import build_workspace
 
 

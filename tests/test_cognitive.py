@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
-from collector.attribution import DeploymentInfo
-from collector.cognitive import DeploymentReader, read_deployments
 from collector.config import MetricsSourceSettings, load_settings
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.cognitive import DeploymentReader, read_deployments
+from collector.cost.inventories import build_inventory
+from collector.cost.inventory import Inventory, demo_inventory
 from collector.errors import TerminalError, TransientError
-from collector.inventories import build_inventory
-from collector.inventory import Inventory, demo_inventory
 from collector.workspace.demo import DEMO_ORG
 from tests.emulators.cognitive_api import (
     API_VERSION,

@@ -6,11 +6,11 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+from collector.collection.run import Timing, backfill, collect_once
 from collector.errors import TransientError, WindowTooLarge
-from collector.rollup import REQUESTS, ROLLUPS, ResultLike, RollupSpec
-from collector.run import Timing, backfill, collect_once
-from collector.store import Store
-from collector.windows import Window
+from collector.rollups.specs import REQUESTS, ROLLUPS, ResultLike, RollupSpec
+from collector.rollups.windows import Window
+from collector.store.database import Store
 from collector.workspace.engine import insert_rows
 from collector.workspace.source import WorkspaceSource
 from tests.test_collect_golden import at, build_workspace, request_row

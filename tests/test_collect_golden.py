@@ -9,9 +9,17 @@ from typing import Any
 
 import pytest
 
-from collector.rollup import APIM_TOKENS, CALLER_REQUESTS, LATENCY, PLATFORM_METRICS, REQUESTS, ROLLUPS, USAGE_TOKENS
-from collector.run import Timing, backfill
-from collector.store import Store
+from collector.collection.run import Timing, backfill
+from collector.rollups.specs import (
+    APIM_TOKENS,
+    CALLER_REQUESTS,
+    LATENCY,
+    PLATFORM_METRICS,
+    REQUESTS,
+    ROLLUPS,
+    USAGE_TOKENS,
+)
+from collector.store.database import Store
 from collector.workspace.engine import Workspace, insert_rows
 from collector.workspace.source import WorkspaceSource
 

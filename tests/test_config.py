@@ -141,9 +141,9 @@ def test_a_control_character_is_a_located_problem_not_a_traceback(tmp_path: Path
 
 
 def test_the_azure_example_loads_and_builds_its_sources() -> None:
-    from collector.loganalytics import LogAnalyticsSource
-    from collector.metrics import MetricsSource
-    from collector.sources import build_sources
+    from collector.collection.loganalytics import LogAnalyticsSource
+    from collector.collection.metrics import MetricsSource
+    from collector.collection.sources import build_sources
 
     settings = load_settings(REPO / "examples" / "azure.yaml", {})
     assert [s.kind for s in settings.sources] == ["log_analytics", "metrics"]

@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from alembic import command
 
-from collector.rollup import PLATFORM_METRICS, REQUESTS, row_columns
-from collector.store import Store, _alembic_config, create_engine
-from collector.windows import Window
+from collector.rollups.specs import PLATFORM_METRICS, REQUESTS, row_columns
+from collector.rollups.windows import Window
+from collector.store.database import Store, _alembic_config, create_engine
 from tests.test_store_retention import requests_row
 
 DAY0 = datetime(2025, 3, 10, tzinfo=UTC)

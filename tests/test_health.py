@@ -7,10 +7,10 @@ import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
-from collector.health import HealthMetrics
-from collector.rollup import REQUESTS, ROLLUPS
-from collector.run import Timing, collect_once
-from collector.store import Store
+from collector.collection.health import HealthMetrics
+from collector.collection.run import Timing, collect_once
+from collector.rollups.specs import REQUESTS, ROLLUPS
+from collector.store.database import Store
 from collector.workspace.source import WorkspaceSource
 from tests.test_collect_faults import FlakySource
 from tests.test_collect_golden import at, build_workspace

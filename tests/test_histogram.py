@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.histogram import bucket_lower_ms, bucket_of, bucket_upper_ms, merge, percentile
-from collector.kql import load_queries
+from collector.rollups.histogram import bucket_lower_ms, bucket_of, bucket_upper_ms, merge, percentile
+from collector.rollups.kql import load_queries
 from collector.workspace.engine import Workspace, insert_rows
 
 DURATIONS = [0, 1, 2, 3, 5, 16, 17, 59, 60, 100, 799, 800, 1000, 1023, 1024, 4096, 12345, 600_000]

@@ -11,11 +11,10 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from collector.attribution import DeploymentInfo
 from collector.config import MetricsSourceSettings, load_settings
-from collector.errors import InputError
-from collector.inventories import build_inventory
-from collector.inventory import (
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.inventories import build_inventory
+from collector.cost.inventory import (
     AZURE_SKUS,
     Inventory,
     InventoryProblem,
@@ -24,7 +23,8 @@ from collector.inventory import (
     load_inventory_file,
     merge,
 )
-from collector.pricing import DEPLOYMENT_TYPES, PROVISIONED_TYPES
+from collector.cost.pricing import DEPLOYMENT_TYPES, PROVISIONED_TYPES
+from collector.errors import InputError
 from collector.workspace.demo import DEMO_ORG
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "inventory.yaml"

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from collector.kql import KqlQuery, load_queries, window_prelude
+from collector.rollups.kql import KqlQuery, load_queries, window_prelude
 from collector.workspace.engine import Workspace
 from collector.workspace.schema import LOG_TABLES
 from tests.conftest import unavailable

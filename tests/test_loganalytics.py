@@ -14,15 +14,15 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
+from collector.collection.loganalytics import LogAnalyticsSource
+from collector.collection.run import Timing, backfill
 from collector.config import LogAnalyticsSourceSettings
 from collector.errors import QueryError, TerminalError, TransientError
-from collector.kql import packaged_query_dir
-from collector.loganalytics import LogAnalyticsSource
 from collector.ratelimit import RateLimiter
-from collector.rollup import REQUESTS, ROLLUPS, RollupSpec
-from collector.run import Timing, backfill
-from collector.store import Store
-from collector.windows import Window
+from collector.rollups.kql import packaged_query_dir
+from collector.rollups.specs import REQUESTS, ROLLUPS, RollupSpec
+from collector.rollups.windows import Window
+from collector.store.database import Store
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource

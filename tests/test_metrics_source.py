@@ -12,14 +12,14 @@ from typing import Any
 import pytest
 from azure.core.credentials import AccessToken
 
+from collector.collection.metrics import MetricsSource, plan_calls
+from collector.collection.run import Timing, backfill, collect_once
 from collector.config import MetricsSourceSettings
 from collector.errors import TerminalError, TransientError
-from collector.metrics import MetricsSource, plan_calls
 from collector.ratelimit import RateLimiter
-from collector.rollup import METRIC_SPLITS, PLATFORM_METRICS
-from collector.run import Timing, backfill, collect_once
-from collector.store import Store
-from collector.windows import Window
+from collector.rollups.specs import METRIC_SPLITS, PLATFORM_METRICS
+from collector.rollups.windows import Window
+from collector.store.database import Store
 from collector.workspace.demo import DEMO_ORG
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate

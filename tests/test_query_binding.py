@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from collector.kql import bind_window, load_queries
-from collector.rollup import ROLLUPS
-from collector.windows import Window
+from collector.rollups.kql import bind_window, load_queries
+from collector.rollups.specs import ROLLUPS
+from collector.rollups.windows import Window
 from collector.workspace.engine import MetricsRequest
 from collector.workspace.source import TIMESPAN_PAD, WorkspaceSource
 from tests.test_collect_golden import ARM_ID, at, build_workspace

@@ -20,7 +20,7 @@ def test_collect_run_passes_on_the_interval_and_stops_on_ctrl_c(tmp_path: Path) 
         "store:\n  url: sqlite:///store.sqlite\ncollector:\n  interval: 1s\n  lookback: 5m\n",
         encoding="utf-8",
     )
-    process = subprocess.Popen([sys.executable, "-m", "collector.cli", "--config", str(config), "collect", "run"],
+    process = subprocess.Popen([sys.executable, "-m", "collector.cli.main", "--config", str(config), "collect", "run"],
                                cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     assert process.stderr is not None
     summaries: list[str] = []

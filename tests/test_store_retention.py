@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from collector.rollup import REQUESTS, row_columns
-from collector.store import Store
-from collector.windows import Window
+from collector.rollups.specs import REQUESTS, row_columns
+from collector.rollups.windows import Window
+from collector.store.database import Store
 
 NOW = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 

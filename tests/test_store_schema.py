@@ -6,7 +6,7 @@ import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
-from collector.store import METADATA, POSTGRESQL_ONLY_INDEX, SQLITE_ONLY_INDEX, Store, schema_is_current
+from collector.store.database import METADATA, POSTGRESQL_ONLY_INDEX, SQLITE_ONLY_INDEX, Store, schema_is_current
 
 
 def test_migrated_schema_matches_the_metadata(store: Store) -> None:

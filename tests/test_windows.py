@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from collector.windows import Window, align_down, align_up, plan_windows, split_range
+from collector.rollups.windows import Window, align_down, align_up, plan_windows, split_range
 
 M5, H1 = timedelta(minutes=5), timedelta(hours=1)
 

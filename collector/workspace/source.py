@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 from collector.errors import TerminalError
-from collector.kql import KqlQuery, kql_timespan, load_queries
-from collector.rollup import METRIC_SPLITS, PLATFORM_METRICS, RollupSpec
-from collector.windows import Window
+from collector.rollups.kql import KqlQuery, kql_timespan, load_queries
+from collector.rollups.specs import METRIC_SPLITS, PLATFORM_METRICS, RollupSpec
+from collector.rollups.windows import Window
 from collector.workspace.engine import Column, MetricsRequest, ResultTable, Workspace
 
 #: The timespan sent with a query is wider than the window: each query filters its window exactly, and a join

@@ -1,6 +1,6 @@
 """The FinOps cost page: attributed cost and tokens by team, deployment, model and deployment type per UTC day, unit
 cost, idle and unallocated cost, top movers, budget burn, unpriced usage and the provenance of every price; layout
-and callbacks (reads in collector.reads, drawing in dashboards.cost_figures).
+and callbacks (reads in collector.store.reads, drawing in dashboards.cost_figures).
 
 It reads the daily cost table, so it works at day resolution: a range is widened to the whole UTC days it touches.
 Each callback reads the table once, so each stays fast on a quarter of hundreds of deployments: `summary` (the
@@ -25,22 +25,22 @@ from urllib.parse import parse_qs
 from dash import Dash, Input, Output, dcc, html, no_update
 from dash.development.base_component import Component
 
-from collector import reads
-from collector.attribution import MICRO_USD, DeploymentInfo
-from collector.budgets import DEPLOYMENT, TEAM, Budget, Budgets, Period, evaluate_all, load_budgets, month_of
-from collector.cost_cli import price_facts
-from collector.cost_job import collected_until, month_spend
-from collector.costs import CostModel, load_cost_model
+from collector.cost.attribution import MICRO_USD, DeploymentInfo
+from collector.cost.budgets import DEPLOYMENT, TEAM, Budget, Budgets, evaluate_all, load_budgets
+from collector.cost.job import collected_until, month_spend
+from collector.cost.model import CostModel, load_cost_model, price_facts
+from collector.cost.pricing import DEFAULT_BOOK
 from collector.errors import InputError
-from collector.pricing import DEFAULT_BOOK
-from collector.store import Store
-from collector.windows import EPOCH
+from collector.rollups.months import Period, month_of
+from collector.rollups.windows import EPOCH
+from collector.store import reads
+from collector.store.database import Store
 from dashboards import cost_figures as cf
 from dashboards.colours import EXTRA_PALETTE, IDLE, team_colour, team_colours
 from dashboards.context import Context
 from dashboards.figures import Figure, empty
 from dashboards.filters import Filters, parse_query, resolve_range, to_query
-from dashboards.pages import Page
+from dashboards.page import Page
 from dashboards.tables import csv_table, render
 
 SUMMARY_GRAPHS = ("cost-breakdown", "cost-unit-team", "cost-unit-model")
@@ -113,8 +113,8 @@ class Loaded:
 
 def provenance(model: CostModel) -> dict[str, str]:
     """Price id -> where its figures came from (the override applied, if any), for every price a deployment of the
-    inventory could get at any effective date (`cost_cli.price_facts`), plus every row of the book; with the day
-    it was retrieved and whether it is approximate."""
+    inventory could get at any effective date (`collector.cost.model.price_facts`), plus every row of the book; with
+    the day it was retrieved and whether it is approximate."""
     _, sources = price_facts(model, EPOCH, _FAR)
     rows = {r.id: r for r in model.book.rows}
     found = {r.id: r.source for r in rows.values()} | sources

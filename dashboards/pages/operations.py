@@ -1,5 +1,5 @@
 """The SRE operations page: requests and errors by class, 429s, content-filter blocks, latency, time to token,
-PTU utilisation and capacity headroom, per deployment; layout and callbacks only (reads in collector.reads,
+PTU utilisation and capacity headroom, per deployment; layout and callbacks only (reads in collector.store.reads,
 drawing in dashboards.figures).
 
 Requests and metrics carry no caller, so the Team filter selects the deployments the team's attributed usage ran
@@ -17,15 +17,15 @@ from typing import Any
 from dash import Dash, Input, Output, dcc, html
 from dash.development.base_component import Component
 
-from collector import reads
-from collector.attribution import DeploymentInfo
-from collector.store import Store
+from collector.cost.attribution import DeploymentInfo
+from collector.store import reads
+from collector.store.database import Store
 from dashboards import figures
 from dashboards.context import Context
 from dashboards.figures import Figure
 from dashboards.filters import Filters, parse_query, resolve_range
 from dashboards.memo import Memo, data_version
-from dashboards.pages import Page
+from dashboards.page import Page
 from dashboards.tables import csv_table, render
 
 GRAPHS = ("ops-requests", "ops-error-rate", "ops-latency", "ops-time-to-token", "ops-throttling", "ops-blocks",

@@ -1,7 +1,7 @@
 """Reports (managers): the monthly report previewed in the page and downloadable as HTML or CSV.
 
 The month lives in the URL hash (`#month=YYYY-MM`) and the team in the shared Team filter, so a link reproduces the
-preview. The report is the collector's own (`collector.report_data` / `collector.report`), read-only here: days a
+preview. The report is the collector's own (`collector.report.data` / `collector.report.render`), read-only here: days a
 changed price book has not re-priced yet are shown as the last collector pass priced them.
 """
 
@@ -15,14 +15,14 @@ from urllib.parse import parse_qs
 from dash import Dash, Input, Output, State, dcc, html
 from dash.development.base_component import Component
 
-from collector import reads
-from collector.budgets import Period, month_of
 from collector.errors import InputError
-from collector.report import render_csv, render_html
-from collector.report_data import MonthlyReport, load_report
+from collector.report.data import MonthlyReport, load_report
+from collector.report.render import render_csv, render_html
+from collector.rollups.months import Period, month_of
+from collector.store import reads
 from dashboards.context import Context
 from dashboards.filters import Filters, parse_query, to_query
-from dashboards.pages import Page
+from dashboards.page import Page
 
 PATH = "/reports"
 

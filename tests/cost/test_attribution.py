@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.attribution import (
+from collector.cost.attribution import (
     AttributionRules,
     CallerRequests,
     DeploymentInfo,
@@ -24,8 +24,8 @@ from collector.attribution import (
     largest_remainder,
     load_attribution_rules,
 )
+from collector.cost.pricing import PriceBook, PriceRow
 from collector.errors import InputError
-from collector.pricing import PriceBook, PriceRow
 
 H = datetime(2025, 3, 4, 10, tzinfo=UTC)
 D = Decimal
@@ -186,7 +186,7 @@ def test_rules_load_in_order(tmp_path: Path) -> None:
     assert [r.kind for r in rules.rules] == ["apim_subscription", "caller", "deployment", "tag", "tag", "owner"]
     assert rules.estimate_by == "request_bytes" and rules.provisioned[0].shares == {"support-bot": 60, "search": 40}
     tagged = DeploymentInfo("a", "d", "m", None, "Standard", tags={"team": "data-science"})
-    from collector.attribution import match
+    from collector.cost.attribution import match
     assert match(rules, tagged, "", "") == ("data-science", "owner")
 
 

@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from collector.budget_alerts import notify_budgets
-from collector.budgets import Alert, Budget, Budgets, Period
 from collector.config import load_settings
+from collector.cost.budget_alerts import notify_budgets
+from collector.cost.budgets import Alert, Budget, Budgets
+from collector.cost.webhook import WebhookSender, where
 from collector.errors import InputError, TransientError
-from collector.store import Store
-from collector.webhook import WebhookSender, where
+from collector.rollups.months import Period
+from collector.store.database import Store
 
 D = Decimal
 APRIL = Period(datetime(2025, 4, 1, tzinfo=UTC), datetime(2025, 5, 1, tzinfo=UTC))

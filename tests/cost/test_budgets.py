@@ -13,24 +13,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.attribution import CostLine
-from collector.budget_alerts import notify_budgets
-from collector.budgets import (
+from collector.cost.attribution import CostLine
+from collector.cost.budget_alerts import notify_budgets
+from collector.cost.budgets import (
     DEFAULT_THRESHOLDS,
     Alert,
     Budget,
     Budgets,
-    Period,
     evaluate,
     forecast_month_end,
     load_budgets,
-    month_of,
     newly_due,
-    previous_month,
     render_alert,
     spend_by_scope,
 )
 from collector.errors import InputError, TransientError
+from collector.rollups.months import Period, month_of, previous_month
 from collector.workspace.demo import DEMO_ORG
 
 D = Decimal

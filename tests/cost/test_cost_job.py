@@ -15,16 +15,16 @@ from typing import Any
 
 import pytest
 
-from collector.attribution import MICRO_USD, load_attribution_rules
-from collector.budgets import Budget, Budgets
-from collector.cost_job import CostJob
-from collector.costs import CostModel, attribute_range, bring_costs_up_to_date, fingerprint, stale_days
-from collector.inventory import demo_inventory
-from collector.pricing import Override, load_price_book
-from collector.rollup import ROLLUPS
-from collector.run import Timing, backfill
-from collector.store import Store
-from collector.webhook import WebhookSender
+from collector.collection.run import Timing, backfill
+from collector.cost.attribution import MICRO_USD, load_attribution_rules
+from collector.cost.budgets import Budget, Budgets
+from collector.cost.inventory import demo_inventory
+from collector.cost.job import CostJob
+from collector.cost.model import CostModel, attribute_range, bring_costs_up_to_date, fingerprint, stale_days
+from collector.cost.pricing import Override, load_price_book
+from collector.cost.webhook import WebhookSender
+from collector.rollups.specs import ROLLUPS
+from collector.store.database import Store
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from collector.attribution import IDLE, DeploymentInfo, load_attribution_rules
-from collector.costs import CostModel, attribute_range
-from collector.pricing import load_price_book
-from collector.rollup import ROLLUPS
-from collector.run import Timing, backfill
-from collector.store import Store
+from collector.collection.run import Timing, backfill
+from collector.cost.attribution import IDLE, DeploymentInfo, load_attribution_rules
+from collector.cost.model import CostModel, attribute_range
+from collector.cost.pricing import load_price_book
+from collector.rollups.specs import ROLLUPS
+from collector.store.database import Store
 from collector.workspace.demo import DEMO_ORG
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate

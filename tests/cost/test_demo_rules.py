@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.attribution import DIRECT, OWNER, DeploymentInfo, load_attribution_rules, match
+from collector.cost.attribution import DIRECT, OWNER, DeploymentInfo, load_attribution_rules, match
 from collector.workspace.demo import DEMO_ORG, Caller
 
 RULES = Path(__file__).resolve().parents[2] / "examples" / "demo-teams.yaml"

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from collector.attribution import load_attribution_rules
-from collector.budgets import load_budgets
 from collector.config import load_settings
-from collector.inventory import load_inventory_file
-from collector.pricing import load_price_book
+from collector.cost.attribution import load_attribution_rules
+from collector.cost.budgets import load_budgets
+from collector.cost.inventory import load_inventory_file
+from collector.cost.pricing import load_price_book
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -12,14 +12,14 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from collector.attribution import Attribution, CostLine, DeploymentInfo
-from collector.cli import main
+from collector.cli.main import main
+from collector.collection.run import Timing, backfill
+from collector.cost.attribution import Attribution, CostLine, DeploymentInfo
+from collector.cost.export import COLUMNS, parse_by, usage_rows, write_csv, write_parquet
+from collector.cost.focus import check_rows
 from collector.errors import InputError
-from collector.export import COLUMNS, parse_by, usage_rows, write_csv, write_parquet
-from collector.focus import check_rows
-from collector.rollup import ROLLUPS
-from collector.run import Timing, backfill
-from collector.store import Store
+from collector.rollups.specs import ROLLUPS
+from collector.store.database import Store
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource
@@ -190,7 +190,7 @@ def test_cost_table_and_helpful_errors(demo_config: Path, tmp_path: Path) -> Non
 def test_written_files_get_the_usual_permissions(tmp_path: Path) -> None:
     import os
 
-    from collector.cost_cli import atomic_text
+    from collector.atomicfile import atomic_text
 
     mask = os.umask(0o022)
     try:

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from collector.attribution import (
+from collector.cost.attribution import (
     Attribution,
     AttributionRules,
     CallerRequests,
@@ -21,7 +21,7 @@ from collector.attribution import (
     TokenUsage,
     attribute,
 )
-from collector.focus import (
+from collector.cost.focus import (
     COLUMNS,
     CUSTOM_COLUMNS,
     MANDATORY_COLUMNS,
@@ -31,7 +31,7 @@ from collector.focus import (
     price_sources,
     write_focus_csv,
 )
-from collector.pricing import PriceBook, PriceRow
+from collector.cost.pricing import PriceBook, PriceRow
 
 D = Decimal
 START, END = datetime(2025, 3, 1, tzinfo=UTC), datetime(2025, 4, 1, tzinfo=UTC)

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collector.errors import InputError
-from collector.pricing import (
+from collector.cost.pricing import (
     DEPLOYMENT_TYPES,
     PROVISIONED_TYPES,
     cost_of_ptus,
@@ -17,8 +16,9 @@ from collector.pricing import (
     load_price_book,
     price_for,
 )
+from collector.errors import InputError
 
-DEFAULT = Path(__file__).parents[2] / "collector" / "pricebook" / "default.yaml"
+DEFAULT = Path(__file__).parents[2] / "collector" / "cost" / "pricebook" / "default.yaml"
 
 BOOK = """\
 currency: USD

@@ -9,14 +9,14 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.attribution import (
+from collector.cost.attribution import (
     AttributionRules,
     DeploymentInfo,
     DeploymentTokens,
     ProvisionedHour,
     TokenUsage,
 )
-from collector.usage import cost_inputs, platform_tokens, provisioned_hours, token_usage
+from collector.cost.usage import cost_inputs, platform_tokens, provisioned_hours, token_usage
 
 H = datetime(2026, 3, 3, 10, tzinfo=UTC)
 GW = "9f0e1d2c-3b4a-4596-8778-695a4b3c2d1e"

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from collector.rollup import APIM_TOKENS, LATENCY, PLATFORM_METRICS, REQUESTS, USAGE_TOKENS, RollupSpec
-from collector.store import Store
-from collector.windows import Window
+from collector.rollups.specs import APIM_TOKENS, LATENCY, PLATFORM_METRICS, REQUESTS, USAGE_TOKENS, RollupSpec
+from collector.rollups.windows import Window
+from collector.store.database import Store
 
 T0 = datetime(2025, 3, 3, 10, 0, tzinfo=UTC)
 WINDOW = Window(T0, T0 + timedelta(hours=2))

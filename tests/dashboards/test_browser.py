@@ -28,12 +28,12 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import WebDriverWait
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from collector.collection.run import Timing, backfill
 from collector.config import load_settings
-from collector.costs import load_cost_model, refresh_costs
-from collector.inventory import demo_inventory
-from collector.rollup import REQUESTS, ROLLUPS
-from collector.run import Timing, backfill
-from collector.store import Store
+from collector.cost.inventory import demo_inventory
+from collector.cost.model import load_cost_model, refresh_costs
+from collector.rollups.specs import REQUESTS, ROLLUPS
+from collector.store.database import Store
 from collector.workspace.demo import DEMO_ORG
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate

@@ -10,8 +10,9 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 
-from collector.attribution import DeploymentInfo
-from collector.budgets import Budget, evaluate, month_of
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.budgets import Budget, evaluate
+from collector.rollups.months import month_of
 from dashboards import cost_figures as cf
 from dashboards.colours import (
     EXTRA_PALETTE,

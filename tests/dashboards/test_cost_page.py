@@ -1,5 +1,5 @@
 """The cost page on the hand-counted daily cost table (store_rows.COST_ROWS), SQLite and PostgreSQL: the cost reads
-in collector.reads, each callback's work (`summary`, `series`, `movers`, `budgets`), and the app wiring."""
+in collector.store.reads, each callback's work (`summary`, `series`, `movers`, `budgets`), and the app wiring."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from typing import Any
 import plotly.graph_objects as go
 import pytest
 
-from collector import reads
-from collector.attribution import DeploymentInfo
-from collector.budgets import load_budgets
 from collector.config import load_settings
-from collector.cost_job import CostJob
-from collector.costs import load_cost_model
-from collector.inventory import Inventory
-from collector.store import Store
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.budgets import load_budgets
+from collector.cost.inventory import Inventory
+from collector.cost.job import CostJob
+from collector.cost.model import load_cost_model
+from collector.store import reads
+from collector.store.database import Store
 from dashboards.app import create_app
 from dashboards.context import Context, NoInventory
 from dashboards.pages import cost

@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 import plotly.graph_objects as go
 import pytest
 
-from collector.attribution import DeploymentInfo
-from collector.reads import DeploymentRow, MetricAggregate, RequestCounts, TimePoint
-from collector.store import JobStatus
-from collector.windows import Window
+from collector.cost.attribution import DeploymentInfo
+from collector.rollups.windows import Window
+from collector.store.database import JobStatus
+from collector.store.reads import DeploymentRow, MetricAggregate, RequestCounts, TimePoint
 from dashboards import figures
 from dashboards.colours import PALETTE, colour_of
 from dashboards.filters import Filters, from_controls, parse_query, resolve_range, to_query

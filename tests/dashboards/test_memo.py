@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from collector.rollup import REQUESTS
-from collector.store import Store
-from collector.windows import Window
+from collector.rollups.specs import REQUESTS
+from collector.rollups.windows import Window
+from collector.store.database import Store
 from dashboards.memo import Memo, data_version
 from tests.test_store_retention import requests_row
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from collector.cli import main
+from collector.cli.main import main
 from collector.config import load_settings
-from collector.store import Store
+from collector.store.database import Store
 from dashboards.app import create_app
 from dashboards.context import Context, NoInventory
 from dashboards.filters import Filters, parse_query

@@ -1,4 +1,4 @@
-"""collector.reads on real SQLite and PostgreSQL: aggregates equal sums counted by hand from store_rows.py."""
+"""collector.store.reads on real SQLite and PostgreSQL: aggregates equal sums counted by hand from store_rows.py."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collector import reads
-from collector.reads import MetricAggregate, RequestCounts, Scope
-from collector.rollup import LATENCY, PLATFORM_METRICS, REQUESTS
-from collector.store import Store
-from collector.windows import Window
+from collector.rollups.specs import LATENCY, PLATFORM_METRICS, REQUESTS
+from collector.rollups.windows import Window
+from collector.store import reads
+from collector.store.database import Store
+from collector.store.reads import MetricAggregate, RequestCounts, Scope
 from tests.dashboards.store_rows import EUS, NOW, SWC, T0, TABLES, WINDOW, at, fill, fill_costs
 
 END = T0 + timedelta(hours=2)

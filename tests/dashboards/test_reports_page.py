@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from collector import reads
-from collector.store import Store
+from collector.store import reads
+from collector.store.database import Store
 from dashboards.context import Context
 from dashboards.pages import reports
 from tests.dashboards.store_rows import COST_COLUMNS, COST_ROWS, D0, fill_costs

@@ -14,10 +14,9 @@ from typing import Any
 
 import pytest
 
-from collector.attribution import DeploymentInfo
-from collector.budgets import Budget, Budgets, month_of
-from collector.report import CSV_COLUMNS, render_csv, render_html
-from collector.report_data import (
+from collector.cost.attribution import DeploymentInfo
+from collector.cost.budgets import Budget, Budgets
+from collector.report.data import (
     IncidentRules,
     MonthlyReport,
     ReportInputs,
@@ -26,9 +25,11 @@ from collector.report_data import (
     percent_change,
     throttle_episodes,
 )
-from collector.rollup import PLATFORM_METRICS, REQUESTS
-from collector.store import Store
-from collector.windows import Window
+from collector.report.render import CSV_COLUMNS, render_csv, render_html
+from collector.rollups.months import month_of
+from collector.rollups.specs import PLATFORM_METRICS, REQUESTS
+from collector.rollups.windows import Window
+from collector.store.database import Store
 
 MARCH = month_of(datetime(2026, 3, 1, tzinfo=UTC))
 D = Decimal

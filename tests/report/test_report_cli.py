@@ -23,18 +23,18 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from collector.attribution import MICRO_USD
-from collector.budgets import month_of
-from collector.cli import Context, Group
+from collector.cli.main import Context, Group
+from collector.cli.report import default_month, report
+from collector.collection.run import Timing, backfill
 from collector.config import Settings, load_settings
-from collector.costs import bring_costs_up_to_date, load_cost_model
-from collector.inventories import build_inventory
-from collector.report_cli import default_month, report
-from collector.report_pdf import find_chromium
-from collector.report_schedule import monthly_report_due, reports_after_pass
-from collector.rollup import ROLLUPS
-from collector.run import Timing, backfill
-from collector.store import Store
+from collector.cost.attribution import MICRO_USD
+from collector.cost.inventories import build_inventory
+from collector.cost.model import bring_costs_up_to_date, load_cost_model
+from collector.report.pdf import find_chromium
+from collector.report.schedule import monthly_report_due, reports_after_pass
+from collector.rollups.months import month_of
+from collector.rollups.specs import ROLLUPS
+from collector.store.database import Store
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource
@@ -241,7 +241,7 @@ def test_no_report_is_due_for_a_month_before_the_store_began(tmp_path: Path) -> 
             self.watermark, self.first = watermark, first
 
         def job_statuses(self) -> list[Any]:
-            from collector.store import JobStatus
+            from collector.store.database import JobStatus
 
             return [JobStatus("s", job, self.watermark, None, None, "", None)
                     for job in ("usage_tokens", "caller_requests", "platform_metrics")]

@@ -1,0 +1,1 @@
+"""The `aoai-obs` command, one module per command group."""

@@ -1,0 +1,1 @@
+"""The monthly report: its figures, HTML and CSV, charts, PDF and schedule."""

@@ -1,0 +1,1 @@
+"""The rollup store: the database, its aggregate reads and its migrations."""
