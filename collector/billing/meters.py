@@ -128,7 +128,7 @@ def _join_data_zone(words: list[str]) -> list[str]:
 
 def _provisioned(words: list[str], name: str) -> MeterReading:
     rest = [w for w in words[2:] if w != "unit"]
-    types = {("global",): "GlobalProvisioned", ("datazone",): "DataZoneProvisioned",
+    types: dict[tuple[str, ...], str] = {("global",): "GlobalProvisioned", ("datazone",): "DataZoneProvisioned",
              ("regional",): "ProvisionedManaged"}
     dtype = types.get(tuple(rest))
     if dtype is None:
