@@ -102,7 +102,7 @@ _MODEL = re.compile(
     r"|o[1-9](-(mini|pro))?"
     r"|text-embedding-(3-small|3-large|ada-002)"
 )
-_ALIASES = {"embedding-ada": "text-embedding-ada-002", "gpt-4.5": "gpt-4.5-preview"}
+_ALIASES = {"embedding-ada": "text-embedding-ada-002", "embeddings-ada": "text-embedding-ada-002", "gpt-4.5": "gpt-4.5-preview"}
 _MMDD = re.compile(r"(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _LETTERS_THEN_DIGIT = re.compile(r"(?<=[A-Za-z]{2})(?=\d)")
@@ -241,12 +241,13 @@ def split_unit(unit_of_measure: str) -> tuple[int, str]:
     (src/open-data): "1K" -> (1000, ""), "1M" -> (1000000, ""), "1 Hour" -> (1, "hour"), "1/Hour" -> (1, "/hour"),
     "100 Hours" -> (100, "hours"). Raises ValueError for a unit it cannot read."""
     match = _UNIT.fullmatch(unit_of_measure)
-    if match is None or (match.group(1) is None and not match.group(3)):
+    rest = match.group(3) if match is not None else ""
+    if match is None or (match.group(1) is None and not rest) or (rest and not re.match(r"[A-Za-z/]", rest)):
         raise ValueError(f"cannot read the unit of measure {unit_of_measure!r}")
     count = int(match.group(1) or 1) * _SUFFIX[match.group(2) or ""]
     if count <= 0:
         raise ValueError(f"the unit of measure {unit_of_measure!r} counts no units")
-    return count, match.group(3).lower()
+    return count, rest.lower()
 
 
 def block_size(unit_of_measure: str) -> int:
