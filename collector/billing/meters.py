@@ -102,7 +102,8 @@ _MODEL = re.compile(
     r"|o[1-9](-(mini|pro))?"
     r"|text-embedding-(3-small|3-large|ada-002)"
 )
-_ALIASES = {"embedding-ada": "text-embedding-ada-002", "embeddings-ada": "text-embedding-ada-002", "gpt-4.5": "gpt-4.5-preview"}
+_ALIASES = {"embedding-ada": "text-embedding-ada-002", "embeddings-ada": "text-embedding-ada-002",
+            "gpt-4.5": "gpt-4.5-preview"}
 _MMDD = re.compile(r"(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])")
 _CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
 _LETTERS_THEN_DIGIT = re.compile(r"(?<=[A-Za-z]{2})(?=\d)")
