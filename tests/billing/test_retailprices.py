@@ -83,7 +83,7 @@ def test_another_currency_is_asked_for_and_checked(emulator: RetailPricesEmulato
 
 
 def test_an_unsupported_currency_is_a_terminal_error_that_names_the_option(emulator: RetailPricesEmulator) -> None:
-    with _client(emulator) as client, pytest.raises(TerminalError, match="currencyCode 'XYZ'.*check --currency"):
+    with _client(emulator) as client, pytest.raises(TerminalError, match=r"currencyCode 'XYZ'.*check --currency"):
         client.openai_prices("XYZ")
 
 
@@ -97,12 +97,12 @@ def test_throttling_is_retried_with_retry_after(emulator: RetailPricesEmulator) 
 
 def test_a_server_error_that_persists_is_transient(emulator: RetailPricesEmulator) -> None:
     emulator.inject(Fault(status=503), times=3)
-    with _client(emulator, retry_total=2) as client, pytest.raises(TransientError, match="HTTP 503.*next run"):
+    with _client(emulator, retry_total=2) as client, pytest.raises(TransientError, match=r"HTTP 503.*next run"):
         client.openai_prices()
 
 
 def test_a_refused_filter_is_terminal_and_quotes_the_api(emulator: RetailPricesEmulator) -> None:
-    with _client(emulator) as client, pytest.raises(TerminalError, match="refused the request.*'price'"):
+    with _client(emulator) as client, pytest.raises(TerminalError, match=r"refused the request.*'price'"):
         client.prices("price eq 'x'")
 
 
