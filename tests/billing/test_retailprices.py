@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,7 @@ def test_prices_are_exact_decimals_and_dates_are_aware_utc(emulator: RetailPrice
         prices = client.openai_prices()
     cached = next(p for p in prices if p.meter_name == "gpt 4o mini 0718 cached Inp glbl Tokens")
     assert cached.retail_price == Decimal("0.000075") and cached.unit_of_measure == "1K"
-    assert all(p.effective_start.utcoffset() is not None and p.effective_start.utcoffset().total_seconds() == 0
+    assert all(p.effective_start.tzinfo is not None and p.effective_start.utcoffset() == timedelta(0)
                for p in prices)
     reservation = next(p for p in prices if p.type == "Reservation")
     assert reservation.reservation_term == "1 Month"
