@@ -1,0 +1,533 @@
+"""Pure: the estimate (telemetry priced by the book) beside the bill, per day, account and meter, and why they differ.
+
+Grain: (day, account, meter); a meter names model, version, deployment type and kind, so this is per account,
+model, type, token kind and day. Each cell gets the gap (billed - estimate) in money and in percent of the
+estimate, split into a quantity part ((billed qty - estimated qty) x the estimate's unit price) and a price part
+(billed qty x (billed unit price - the estimate's)), which add up to the gap exactly. Then a cause:
+
+- `export`: the estimate has a day inside the bill's period on which the bill has no line at all, for any account
+  or meter, while other days have lines: a missing export day (or, after the newest billed day, one not exported
+  yet). Checked first: on such a day every other cause would be a guess.
+- `quantity`: only one side has the cell (billed usage on an account with no telemetry at all, i.e. no diagnostic
+  setting; on a day the account sent none; of a meter the telemetry did not see; or telemetry with no billed line
+  on a day the bill covers), or both have it and the quantities differ by more than the tolerance.
+- `price`: the quantities agree and the unit prices do not. The billed-to-book unit price ratio is judged per
+  (account, meter) over the month: the cost-weighted median of the daily ratios; when at least half the weight
+  lies within the tolerance of it, the gap is a consistent discount (or surcharge) and an override is suggested.
+  Unit prices are cost / quantity on both sides, so a price gap shows on a day whatever its quantities are, and a
+  day whose quantities differ as well is `price+quantity`, each part named with its size.
+- `none`: within the tolerance (relative to the estimate, with an absolute floor for tiny cells).
+
+Override suggestions follow `collector/pricing.py`'s `Override`: when every compared meter of an account's model
+and deployment type shows the same ratio below one, a discount (`discount_percent`) for that account, lifted to
+the whole book when at least two accounts use that model and type and all show it; otherwise rates (per 1M tokens,
+or per PTU-hour) for the kinds that differ. The threshold applies to the month's gross gap: the absolute gaps of
+each (account, meter) over the month, added up, as a share of the estimate. Day-to-day shifts (a request logged
+just before midnight and billed the next day) cancel inside a month; gaps of opposite signs on different meters
+do not.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, timedelta
+from decimal import Decimal
+from enum import StrEnum
+
+from collector.billing.meterkey import ANY_MODEL, CACHED_INPUT, INPUT, MeterKey, describe, is_provisioned, meter_order
+
+MILLION = Decimal(1_000_000)
+_DAY = timedelta(days=1)
+
+
+class Cause(StrEnum):
+    NONE = "none"
+    EXPORT = "export"
+    QUANTITY = "quantity"
+    PRICE_AND_QUANTITY = "price+quantity"
+    PRICE = "price"
+
+
+class Reason(StrEnum):
+    MATCH = "within tolerance"
+    MISSING_EXPORT_DAY = "day missing from the export"
+    NOT_YET_EXPORTED = "day not exported yet"
+    NO_TELEMETRY_ACCOUNT = "account sends no telemetry"
+    NO_TELEMETRY_DAY = "no telemetry from the account that day"
+    NO_TELEMETRY_METER = "telemetry saw none of this meter"
+    CACHED_AS_INPUT = "telemetry counted cached tokens as input"
+    NOT_BILLED = "telemetry with no billed line"
+    QUANTITY_DIFFERS = "quantities differ"
+    DISCOUNT = "billed below the book"
+    SURCHARGE = "billed above the book"
+    UNPRICED = "no price in the book"
+    PRICE_VARIES = "unit price off the book on this day only"
+
+
+# -- inputs ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class EstimatedLine:
+    """Telemetry's usage of a meter on a day, priced by the book. Quantity in tokens (or PTU-hours); unit price
+    per token (or PTU-hour), None when the book has no price for it."""
+
+    day: date
+    account: str
+    meter: MeterKey
+    quantity: Decimal
+    cost: Decimal
+    unit_price: Decimal | None
+
+
+@dataclass(frozen=True)
+class BilledLine:
+    """What the bill charged for a meter on a day, in the same units; lines of one cell are added together."""
+
+    day: date
+    account: str
+    meter: MeterKey
+    quantity: Decimal
+    cost: Decimal
+    unit_price: Decimal | None = None
+
+
+@dataclass(frozen=True)
+class BillPeriod:
+    """Days an export run covers (the manifest's runInfo start and end dates), both inclusive."""
+
+    first_day: date
+    last_day: date
+
+    def days(self) -> list[date]:
+        return [self.first_day + i * _DAY for i in range((self.last_day - self.first_day).days + 1)]
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far apart two figures may be and still agree: `relative` of the estimate, or `absolute` money."""
+
+    relative: Decimal = Decimal("0.005")
+    absolute: Decimal = Decimal("0.01")
+
+
+# -- outputs -----------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverrideSuggestion:
+    """A price-book override (collector/pricing.py `Override`) that would make the estimate match the bill."""
+
+    scope: str  # account | book
+    name: str  # the account; "" for the book
+    model: str | None  # None: any model (provisioned meters are not per model)
+    deployment_type: str
+    discount_percent: Decimal | None
+    rates: tuple[tuple[str, Decimal], ...] = ()  # kind -> USD per 1M tokens, or per PTU-hour
+
+    def describe(self) -> str:
+        what = f"{self.model + ' ' if self.model else ''}{self.deployment_type}"
+        where = f"for account {self.name}" if self.scope == "account" else "for every account (book-wide)"
+        if self.discount_percent is not None:
+            return f"a {self.discount_percent}% discount on {what} {where}"
+        units = ", ".join(f"{kind} {_money_rate(rate)}{' per PTU-hour' if kind == 'ptu_hour' else ' per 1M'}"
+                          for kind, rate in self.rates)
+        return f"rates on {what} {where}: {units}"
+
+    def yaml(self, source: str) -> str:
+        """One `overrides:` entry of a price book, in flow style."""
+        parts = [f"scope: {self.scope}"] + ([f"name: {self.name}"] if self.name else [])
+        parts += ([f"model: {self.model}"] if self.model else []) + [f"deployment_type: {self.deployment_type}"]
+        if self.discount_percent is not None:
+            parts.append(f"discount_percent: {self.discount_percent}")
+        parts += [f"{kind}: {_money_rate(rate)}" for kind, rate in self.rates]
+        parts.append(f'source: "{source}"')
+        return "- {" + ", ".join(parts) + "}"
+
+
+@dataclass(frozen=True)
+class Gap:
+    day: date
+    account: str
+    meter: MeterKey
+    estimated_quantity: Decimal
+    billed_quantity: Decimal
+    estimated_cost: Decimal
+    billed_cost: Decimal
+    book_unit_price: Decimal | None
+    billed_unit_price: Decimal | None
+    gap: Decimal  # billed - estimated
+    gap_percent: Decimal | None  # of the estimate; None when there is none
+    quantity_part: Decimal
+    price_part: Decimal
+    cause: Cause
+    reasons: tuple[Reason, ...]
+    explanation: str
+    override: OverrideSuggestion | None = None
+
+
+@dataclass(frozen=True)
+class Summary:
+    first_day: date | None
+    last_day: date | None
+    estimated_cost: Decimal
+    billed_cost: Decimal
+    net_gap: Decimal
+    net_percent: Decimal | None
+    gross_gap: Decimal  # sum over (account, meter) of |month billed - month estimate|
+    gross_percent: Decimal | None
+    by_cause: Mapping[Cause, tuple[int, Decimal]]  # cells and their summed gap
+    estimate_outside_bill: Decimal  # estimated cost on days no export period covers (not reconciled)
+    threshold: Decimal
+    exceeded: bool
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    gaps: tuple[Gap, ...]
+    summary: Summary
+    overrides: tuple[OverrideSuggestion, ...] = field(default=())
+
+
+# -- the cells ---------------------------------------------------------------------------------------------------
+
+_Cell = tuple[date, str, MeterKey]
+
+
+@dataclass
+class _Side:
+    quantity: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+    unit_prices: set[Decimal | None] = field(default_factory=set)
+
+    def add(self, quantity: Decimal, cost: Decimal, unit_price: Decimal | None) -> None:
+        self.quantity += quantity
+        self.cost += cost
+        self.unit_prices.add(unit_price)
+
+    @property
+    def unit_price(self) -> Decimal | None:
+        """Cost over quantity: the unit price actually applied, whatever the stated unit (1K, 1M) was."""
+        if self.quantity:
+            return self.cost / self.quantity
+        prices = [p for p in self.unit_prices if p is not None]
+        return prices[0] if len(prices) == 1 else None
+
+    @property
+    def unpriced(self) -> bool:
+        return None in self.unit_prices and not self.cost
+
+
+def _pair_versions(estimated: Sequence[EstimatedLine], billed: Sequence[BilledLine]) -> list[EstimatedLine]:
+    """Telemetry and the bill can spell a version differently (or not know it): when an account's model, type and
+    kind has exactly one version on each side that the other lacks, they are the same meter."""
+    def group(m: MeterKey) -> tuple[str, str, str]:
+        return m.model, m.deployment_type, m.kind
+
+    est: dict[tuple[str, tuple[str, str, str]], set[MeterKey]] = defaultdict(set)
+    bill: dict[tuple[str, tuple[str, str, str]], set[MeterKey]] = defaultdict(set)
+    for e in estimated:
+        est[(e.account.lower(), group(e.meter))].add(e.meter)
+    for b in billed:
+        bill[(b.account.lower(), group(b.meter))].add(b.meter)
+    renamed: dict[tuple[str, MeterKey], MeterKey] = {}
+    for key, meters in est.items():
+        only_est, only_bill = meters - bill.get(key, set()), bill.get(key, set()) - meters
+        if len(only_est) == 1 and len(only_bill) == 1:
+            renamed[(key[0], next(iter(only_est)))] = next(iter(only_bill))
+    return [replace(e, meter=renamed.get((e.account.lower(), e.meter), e.meter)) for e in estimated]
+
+
+def _ratio(est: _Side, bill: _Side) -> Decimal | None:
+    """Billed unit price over the estimate's, where both are known and the estimate is priced."""
+    if not (est.quantity > 0 and bill.quantity > 0 and est.cost > 0):
+        return None
+    return (bill.cost / bill.quantity) / (est.cost / est.quantity)
+
+
+def _weighted_median(pairs: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
+    ordered = sorted(pairs)
+    half, running = sum(w for _, w in ordered) / 2, Decimal(0)
+    for value, weight in ordered:
+        running += weight
+        if running >= half:
+            return value
+    return ordered[-1][0]
+
+
+@dataclass(frozen=True)
+class _PriceGroup:
+    ratio: Decimal | None  # the consistent billed/book ratio; None: unpriced
+    billed_rate: Decimal  # per token or PTU-hour
+    days: int
+    of_days: int
+
+
+def _price_groups(cells: Mapping[_Cell, tuple[_Side | None, _Side | None]], tol: Tolerance
+                  ) -> dict[tuple[str, MeterKey], _PriceGroup]:
+    ratios: dict[tuple[str, MeterKey], list[tuple[Decimal, Decimal, _Side]]] = defaultdict(list)
+    unpriced: dict[tuple[str, MeterKey], list[_Side]] = defaultdict(list)
+    for (_, account, meter), (est, bill) in cells.items():
+        if est is None or bill is None:
+            continue
+        ratio = _ratio(est, bill)
+        if ratio is not None:
+            ratios[(account, meter)].append((ratio, est.cost, bill))
+        elif est.unpriced and bill.quantity > 0 and bill.cost:
+            unpriced[(account, meter)].append(bill)
+    groups: dict[tuple[str, MeterKey], _PriceGroup] = {}
+    for key, found in ratios.items():
+        median = _weighted_median([(r, w) for r, w, _ in found])
+        near = [(r, w, b) for r, w, b in found if abs(r - median) <= tol.relative * median]
+        if abs(median - 1) > tol.relative and 2 * sum(w for _, w, _ in near) >= sum(w for _, w, _ in found):
+            rate = sum((b.cost for _, _, b in near), Decimal(0)) / sum((b.quantity for _, _, b in near), Decimal(0))
+            groups[key] = _PriceGroup(median, rate, len(near), len(found))
+    for key, bills in unpriced.items():
+        rate = sum((b.cost for b in bills), Decimal(0)) / sum((b.quantity for b in bills), Decimal(0))
+        groups[key] = _PriceGroup(None, rate, len(bills), len(bills))
+    return groups
+
+
+# -- overrides ---------------------------------------------------------------------------------------------------
+
+
+def _discount(ratio: Decimal) -> Decimal:
+    return ((1 - ratio) * 100).quantize(Decimal("0.01")).normalize()
+
+
+def _rate(meter: MeterKey, per_unit: Decimal) -> Decimal:
+    """A unit price in the book's terms: per 1M tokens, or per PTU-hour."""
+    return per_unit if is_provisioned(meter) else per_unit * MILLION
+
+
+def _suggest(groups: Mapping[tuple[str, MeterKey], _PriceGroup], compared: set[tuple[str, MeterKey]],
+             tol: Tolerance) -> dict[tuple[str, MeterKey], OverrideSuggestion]:
+    """One suggestion per account, model and type; then lifted to the book where every account agrees."""
+    families: dict[tuple[str, str, str], list[MeterKey]] = defaultdict(list)
+    for account, meter in compared:
+        families[(account, meter.model, meter.deployment_type)].append(meter)
+    per_family: dict[tuple[str, str, str], OverrideSuggestion] = {}
+    for (account, model, dtype), meters in sorted(families.items()):
+        found = [(m, groups[(account, m)]) for m in sorted(meters, key=meter_order) if (account, m) in groups]
+        if not found:
+            continue
+        ratios = [g.ratio for _, g in found if g.ratio is not None]
+        any_model = None if model in ("", ANY_MODEL) else model
+        if (len(ratios) == len(meters) and max(ratios) < 1
+                and max(ratios) - min(ratios) <= tol.relative * min(ratios)):
+            per_family[(account, model, dtype)] = OverrideSuggestion(
+                "account", account, any_model, dtype, _discount(_weighted_median([(r, Decimal(1)) for r in ratios])))
+        else:
+            rates = {m.kind: _rate(m, g.billed_rate).quantize(Decimal("0.000001")).normalize() for m, g in found}
+            per_family[(account, model, dtype)] = OverrideSuggestion(
+                "account", account, any_model, dtype, None, tuple(sorted(rates.items())))
+    lifted: dict[tuple[str, str], OverrideSuggestion] = {}
+    users: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for account, model, dtype in families:
+        users[(model, dtype)].add(account)
+    for (model, dtype), accounts in users.items():
+        found_s = [per_family.get((a, model, dtype)) for a in accounts]
+        discounts = {s.discount_percent for s in found_s if s is not None}
+        if len(accounts) >= 2 and None not in found_s and len(discounts) == 1 and None not in discounts:
+            first = found_s[0]
+            assert first is not None
+            lifted[(model, dtype)] = replace(first, scope="book", name="")
+    chosen: dict[tuple[str, MeterKey], OverrideSuggestion] = {}
+    for account, meter in groups:
+        own = per_family.get((account, meter.model, meter.deployment_type))
+        if own is not None:
+            chosen[(account, meter)] = lifted.get((meter.model, meter.deployment_type), own)
+    return chosen
+
+
+# -- classification ----------------------------------------------------------------------------------------------
+
+
+def _percent(part: Decimal, whole: Decimal) -> Decimal | None:
+    return (part / whole * 100).quantize(Decimal("0.01")) if whole else None
+
+
+def _money(value: Decimal) -> str:
+    return f"{'-' if value < 0 else '+'}${abs(value):,.2f}"
+
+
+def _money_rate(value: Decimal) -> str:
+    return format(value.normalize(), "f")
+
+
+def _quantity(value: Decimal) -> str:
+    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.4f}"
+
+
+def _price_text(cell: _Cell, est: _Side, bill: _Side, group: _PriceGroup | None, ratio: Decimal | None,
+                suggestion: OverrideSuggestion | None, tol: Tolerance) -> tuple[Reason, str]:
+    meter = cell[2]
+    unit = "per PTU-hour" if is_provisioned(meter) else "per 1M tokens"
+    billed_rate = _rate(meter, bill.cost / bill.quantity) if bill.quantity else Decimal(0)
+    if est.unpriced or not est.cost:
+        fix = f"; fix: {suggestion.describe()}" if suggestion else ""
+        return Reason.UNPRICED, f"the book has no price for {describe(meter)}; billed {_money_rate(billed_rate)} " \
+                                f"{unit}{fix}"
+    book_rate = _rate(meter, est.cost / est.quantity)
+    text = f"billed {_money_rate(billed_rate.quantize(Decimal('0.0001')))} {unit} vs the book's " \
+           f"{_money_rate(book_rate.quantize(Decimal('0.0001')))}"
+    if group is None or group.ratio is None or ratio is None or abs(ratio - group.ratio) > tol.relative * group.ratio:
+        return Reason.PRICE_VARIES, f"{text}, on this day only: not a consistent rate (a correction or credit?)"
+    below = group.ratio < 1
+    fix = f"; fix: {suggestion.describe()}" if suggestion else ""
+    return (Reason.DISCOUNT if below else Reason.SURCHARGE,
+            f"{text}: {abs(_discount(group.ratio))}% {'below' if below else 'above'} the book on {group.days} of "
+            f"{group.of_days} days{fix}")
+
+
+@dataclass(frozen=True)
+class _Context:
+    accounts_with_telemetry: frozenset[str]
+    account_days: frozenset[tuple[date, str]]
+    bill_days: frozenset[date]
+    periods: tuple[BillPeriod, ...]
+    groups: Mapping[tuple[str, MeterKey], _PriceGroup]
+    suggestions: Mapping[tuple[str, MeterKey], OverrideSuggestion]
+    cells: Mapping[_Cell, tuple[_Side | None, _Side | None]]
+    tol: Tolerance
+
+
+def _one_sided(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context) -> tuple[Cause, Reason, str]:
+    day, account, meter = cell
+    if bill is None:
+        if day not in ctx.bill_days:
+            period = next(p for p in ctx.periods if p.first_day <= day <= p.last_day)
+            later = [d for d in ctx.bill_days if day < d <= period.last_day]
+            where = f"its period {period.first_day.isoformat()}..{period.last_day.isoformat()}"
+            if later:
+                return Cause.EXPORT, Reason.MISSING_EXPORT_DAY, \
+                    f"the export has no line at all on {day.isoformat()}, inside {where}, while later days have " \
+                    f"lines: a missing export day (re-run the export for that day)"
+            return Cause.EXPORT, Reason.NOT_YET_EXPORTED, \
+                f"the export has no line yet on {day.isoformat()} ({where}): wait for the next export run"
+        return Cause.QUANTITY, Reason.NOT_BILLED, \
+            f"telemetry shows {describe(meter)} usage on {account}, but the bill has no line for it on a day it " \
+            f"covers (the usage is billed to another account or meter, or the meter was not recognised)"
+    if account not in ctx.accounts_with_telemetry:
+        return Cause.QUANTITY, Reason.NO_TELEMETRY_ACCOUNT, \
+            f"billed usage on account {account}, which sends no telemetry: add a diagnostic setting " \
+            f"(AzureOpenAIRequestUsage, RequestResponse) to the collector's workspace"
+    if (day, account) not in ctx.account_days:
+        return Cause.QUANTITY, Reason.NO_TELEMETRY_DAY, \
+            f"billed usage on {account}, which sent no telemetry on {day.isoformat()}: a collection gap " \
+            f"(see the collector's watermark) or the diagnostic setting was off that day"
+    if meter.kind == CACHED_INPUT:
+        twin = ctx.cells.get((day, account, replace(meter, kind=INPUT)))
+        if twin is not None and twin[0] is not None and twin[1] is not None:
+            surplus = twin[0].quantity - twin[1].quantity
+            if surplus > 0 and abs(surplus - bill.quantity) <= ctx.tol.relative * bill.quantity:
+                return Cause.QUANTITY, Reason.CACHED_AS_INPUT, \
+                    "telemetry priced these cached tokens as input (platform metrics have no cached count): " \
+                    "the input meter shows the same tokens in excess"
+    return Cause.QUANTITY, Reason.NO_TELEMETRY_METER, \
+        f"telemetry on {account} that day has no {describe(meter)} usage"
+
+
+def _classify(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context) -> Gap:
+    day, account, meter = cell
+    e, b = est or _Side(), bill or _Side()
+    gap = b.cost - e.cost
+    e_price = e.cost / e.quantity if e.quantity else Decimal(0)
+    quantity_part = (b.quantity - e.quantity) * e_price
+    price_part = gap - quantity_part
+    suggestion = ctx.suggestions.get((account, meter))
+    reasons: tuple[Reason, ...]
+    if est is None or bill is None:
+        cause, reason, text = _one_sided(cell, est, bill, ctx)
+        reasons = (reason,)
+        suggestion = None
+    elif abs(gap) <= max(ctx.tol.absolute, ctx.tol.relative * abs(e.cost)):
+        cause, reasons, text, suggestion = Cause.NONE, (Reason.MATCH,), "within tolerance", None
+    else:
+        floor = ctx.tol.absolute
+        ratio = _ratio(e, b)
+        quantity_off = (not e.quantity or abs(b.quantity / e.quantity - 1) > ctx.tol.relative) \
+            and abs(quantity_part) > floor
+        price_off = (ratio is None or abs(ratio - 1) > ctx.tol.relative) and abs(price_part) > floor
+        if not (quantity_off or price_off):  # each part under the tolerance, both together over it
+            quantity_off, price_off = abs(quantity_part) >= abs(price_part), abs(quantity_part) < abs(price_part)
+        texts, found = [], []
+        if quantity_off:
+            change = _percent(b.quantity - e.quantity, e.quantity)
+            found.append(Reason.QUANTITY_DIFFERS)
+            texts.append(f"billed {_quantity(b.quantity)} vs telemetry's {_quantity(e.quantity)}"
+                         f"{f' ({change:+}%)' if change is not None else ''}: quantity part {_money(quantity_part)}")
+        if price_off:
+            reason, text = _price_text(cell, e, b, ctx.groups.get((account, meter)), ratio, suggestion, ctx.tol)
+            found.append(reason)
+            texts.append(f"{text}: price part {_money(price_part)}")
+            if reason is Reason.PRICE_VARIES:
+                suggestion = None
+        else:
+            suggestion = None
+        cause = Cause.PRICE_AND_QUANTITY if quantity_off and price_off else \
+            Cause.QUANTITY if quantity_off else Cause.PRICE
+        reasons, text = tuple(found), "; ".join(texts)
+    return Gap(day, account, meter, e.quantity, b.quantity, e.cost, b.cost,
+               e.unit_price if est is not None else None, b.unit_price if bill is not None else None,
+               gap, _percent(gap, e.cost), quantity_part, price_part, cause, reasons, text, suggestion)
+
+
+# -- the month ---------------------------------------------------------------------------------------------------
+
+
+def reconcile(estimated: Iterable[EstimatedLine], billed: Iterable[BilledLine], periods: Iterable[BillPeriod],
+              accounts_with_telemetry: Iterable[str], *, threshold: Decimal = Decimal("0.01"),
+              tolerance: Tolerance | None = None) -> Reconciliation:
+    """Every (day, account, meter) of the estimate and the bill, side by side, with its cause. `periods` are the
+    export runs' periods (none: from the first to the last billed day); estimates on days outside them are not
+    reconciled (the bill does not cover them yet) and are summed in the summary. `threshold` is a fraction
+    (0.01 for 1%) of the estimate the month's gross gap may reach."""
+    tol = tolerance or Tolerance()
+    bill_lines = list(billed)
+    est_lines = _pair_versions(list(estimated), bill_lines)
+    spans = tuple(sorted(periods, key=lambda p: p.first_day))
+    bill_days = frozenset(b.day for b in bill_lines)
+    if not spans and bill_days:
+        spans = (BillPeriod(min(bill_days), max(bill_days)),)
+    covered = {d for p in spans for d in p.days()}
+    est_sides: dict[_Cell, _Side] = defaultdict(_Side)
+    bill_sides: dict[_Cell, _Side] = defaultdict(_Side)
+    outside = Decimal(0)
+    for e in est_lines:
+        if e.day not in covered:
+            outside += e.cost
+        elif e.quantity or e.cost:
+            est_sides[(e.day, e.account.lower(), e.meter)].add(e.quantity, e.cost, e.unit_price)
+    for b in bill_lines:
+        bill_sides[(b.day, b.account.lower(), b.meter)].add(b.quantity, b.cost, b.unit_price)
+    cells = {k: (est_sides.get(k), bill_sides.get(k)) for k in set(est_sides) | set(bill_sides)}
+    groups = _price_groups(cells, tol)
+    compared = {(a, m) for (_, a, m), (e, b) in cells.items() if e is not None and b is not None}
+    ctx = _Context(frozenset(a.lower() for a in accounts_with_telemetry),
+                   frozenset((d, a) for (d, a, _), (e, _) in cells.items() if e is not None), bill_days, spans,
+                   groups, _suggest(groups, compared, tol), cells, tol)
+    gaps = tuple(_classify(cell, est, bill, ctx) for cell, (est, bill) in
+                 sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], meter_order(kv[0][2]))))
+    overrides = tuple(sorted({g.override for g in gaps if g.override is not None}, key=lambda s: s.describe()))
+    return Reconciliation(gaps, summarise(gaps, spans, outside, threshold, tol), overrides)
+
+
+def summarise(gaps: Sequence[Gap], periods: Sequence[BillPeriod], outside: Decimal, threshold: Decimal,
+              tol: Tolerance) -> Summary:
+    estimated = sum((g.estimated_cost for g in gaps), Decimal(0))
+    billed = sum((g.billed_cost for g in gaps), Decimal(0))
+    per_meter: dict[tuple[str, MeterKey], Decimal] = defaultdict(Decimal)
+    by_cause: dict[Cause, tuple[int, Decimal]] = {}
+    for g in gaps:
+        per_meter[(g.account, g.meter)] += g.gap
+        count, total = by_cause.get(g.cause, (0, Decimal(0)))
+        by_cause[g.cause] = (count + 1, total + g.gap)
+    gross = sum((abs(v) for v in per_meter.values()), Decimal(0))
+    gross_percent = _percent(gross, estimated)
+    exceeded = gross > tol.absolute if gross_percent is None else gross_percent > threshold * 100
+    return Summary(min((p.first_day for p in periods), default=None), max((p.last_day for p in periods), default=None),
+                   estimated, billed, billed - estimated, _percent(billed - estimated, estimated), gross,
+                   gross_percent, by_cause, outside, threshold, exceeded)
