@@ -294,7 +294,12 @@ def _price_groups(cells: Mapping[_Cell, tuple[_Side | None, _Side | None]], tol:
 
 
 def _discount(ratio: Decimal) -> Decimal:
-    return ((1 - ratio) * 100).quantize(Decimal("0.01")).normalize()
+    return _plain(((1 - ratio) * 100).quantize(Decimal("0.01")))
+
+
+def _plain(value: Decimal) -> Decimal:
+    """Without trailing zeros or an exponent: 10, not 10.00 or 1E+1."""
+    return Decimal(format(value.normalize(), "f"))
 
 
 def _rate(meter: MeterKey, per_unit: Decimal) -> Decimal:
@@ -320,7 +325,7 @@ def _suggest(groups: Mapping[tuple[str, MeterKey], _PriceGroup], compared: set[t
             per_family[(account, model, dtype)] = OverrideSuggestion(
                 "account", account, any_model, dtype, _discount(_weighted_median([(r, Decimal(1)) for r in ratios])))
         else:
-            rates = {m.kind: _rate(m, g.billed_rate).quantize(Decimal("0.000001")).normalize() for m, g in found}
+            rates = {m.kind: _plain(_rate(m, g.billed_rate).quantize(Decimal("0.000001"))) for m, g in found}
             per_family[(account, model, dtype)] = OverrideSuggestion(
                 "account", account, any_model, dtype, None, tuple(sorted(rates.items())))
     lifted: dict[tuple[str, str], OverrideSuggestion] = {}
@@ -362,24 +367,21 @@ def _quantity(value: Decimal) -> str:
 
 
 def _price_text(cell: _Cell, est: _Side, bill: _Side, group: _PriceGroup | None, ratio: Decimal | None,
-                suggestion: OverrideSuggestion | None, tol: Tolerance) -> tuple[Reason, str]:
+                tol: Tolerance) -> tuple[Reason, str]:
     meter = cell[2]
     unit = "per PTU-hour" if is_provisioned(meter) else "per 1M tokens"
     billed_rate = _rate(meter, bill.cost / bill.quantity) if bill.quantity else Decimal(0)
     if est.unpriced or not est.cost:
-        fix = f"; fix: {suggestion.describe()}" if suggestion else ""
-        return Reason.UNPRICED, f"the book has no price for {describe(meter)}; billed {_money_rate(billed_rate)} " \
-                                f"{unit}{fix}"
+        return Reason.UNPRICED, f"the book has no price for {describe(meter)}, billed {_money_rate(billed_rate)} {unit}"
     book_rate = _rate(meter, est.cost / est.quantity)
     text = f"billed {_money_rate(billed_rate.quantize(Decimal('0.0001')))} {unit} vs the book's " \
            f"{_money_rate(book_rate.quantize(Decimal('0.0001')))}"
     if group is None or group.ratio is None or ratio is None or abs(ratio - group.ratio) > tol.relative * group.ratio:
         return Reason.PRICE_VARIES, f"{text}, on this day only: not a consistent rate (a correction or credit?)"
     below = group.ratio < 1
-    fix = f"; fix: {suggestion.describe()}" if suggestion else ""
     return (Reason.DISCOUNT if below else Reason.SURCHARGE,
-            f"{text}: {abs(_discount(group.ratio))}% {'below' if below else 'above'} the book on {group.days} of "
-            f"{group.of_days} days{fix}")
+            f"{text}, {abs(_discount(group.ratio))}% {'below' if below else 'above'} the book on {group.days} of "
+            f"{group.of_days} days")
 
 
 @dataclass(frozen=True)
@@ -422,7 +424,8 @@ def _one_sided(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context
         twin = ctx.cells.get((day, account, replace(meter, kind=INPUT)))
         if twin is not None and twin[0] is not None and twin[1] is not None:
             surplus = twin[0].quantity - twin[1].quantity
-            if surplus > 0 and abs(surplus - bill.quantity) <= ctx.tol.relative * bill.quantity:
+            # Judged against the input meter's tokens: that is where telemetry's own error lies.
+            if surplus > 0 and abs(surplus - bill.quantity) <= ctx.tol.relative * twin[0].quantity:
                 return Cause.QUANTITY, Reason.CACHED_AS_INPUT, \
                     "telemetry priced these cached tokens as input (platform metrics have no cached count): " \
                     "the input meter shows the same tokens in excess"
@@ -460,13 +463,15 @@ def _classify(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context)
             texts.append(f"billed {_quantity(b.quantity)} vs telemetry's {_quantity(e.quantity)}"
                          f"{f' ({change:+}%)' if change is not None else ''}: quantity part {_money(quantity_part)}")
         if price_off:
-            reason, text = _price_text(cell, e, b, ctx.groups.get((account, meter)), ratio, suggestion, ctx.tol)
+            reason, text = _price_text(cell, e, b, ctx.groups.get((account, meter)), ratio, ctx.tol)
             found.append(reason)
             texts.append(f"{text}: price part {_money(price_part)}")
             if reason is Reason.PRICE_VARIES:
                 suggestion = None
         else:
             suggestion = None
+        if suggestion is not None:
+            texts.append(f"fix: {suggestion.describe()}")
         cause = Cause.PRICE_AND_QUANTITY if quantity_off and price_off else \
             Cause.QUANTITY if quantity_off else Cause.PRICE
         reasons, text = tuple(found), "; ".join(texts)
