@@ -200,7 +200,7 @@ def _ptu_shares(drivers: Sequence[Driver], uses: Sequence[ProvisionedUse],
             used = Fraction(1)  # unknown utilisation: no idle unless unused
         else:
             used = min(max(Fraction(use.used_share), Fraction(0)), Fraction(1))
-        for (team, method), count in teams.items():
+        for (team, method), count in teams.items() if served > 0 else ():
             shares[(use.deployment, team, method)] += held * used * count / served
         shares[(use.deployment, IDLE, IDLE)] += held * (1 - used)
     return dict(shares)
@@ -320,6 +320,8 @@ def allocate(billed: Iterable[BilledAmount], drivers: Iterable[Driver], provisio
             unbilled.extend(here)
         else:
             rows.extend(_estimate_rows(key, here, held, quantum, estimate_currency))
+    unbilled.sort(key=lambda d: (d.day, d.account.lower(), meter_order(d.meter), d.deployment, d.team, d.method,
+                                 d.account, d.quantity, d.estimated_cost))
     return Allocation(tuple(rows), tuple(unbilled), rounding)
 
 
