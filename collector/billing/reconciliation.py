@@ -36,9 +36,19 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from collector.billing.meterkey import ANY_MODEL, CACHED_INPUT, INPUT, MeterKey, describe, is_provisioned, meter_order
+from collector.billing.meterkey import CACHED_INPUT, INPUT, MeterKey, describe, is_provisioned, meter_order
+from collector.billing.price_gaps import (
+    OverrideSuggestion,
+    PriceGroup,
+    Side,
+    book_rate,
+    discount_percent,
+    price_groups,
+    price_ratio,
+    rate_text,
+    suggest_overrides,
+)
 
-MILLION = Decimal(1_000_000)
 _DAY = timedelta(days=1)
 
 
@@ -117,37 +127,6 @@ class Tolerance:
 
 
 @dataclass(frozen=True)
-class OverrideSuggestion:
-    """A price-book override (collector/pricing.py `Override`) that would make the estimate match the bill."""
-
-    scope: str  # account | book
-    name: str  # the account; "" for the book
-    model: str | None  # None: any model (provisioned meters are not per model)
-    deployment_type: str
-    discount_percent: Decimal | None
-    rates: tuple[tuple[str, Decimal], ...] = ()  # kind -> USD per 1M tokens, or per PTU-hour
-
-    def describe(self) -> str:
-        what = f"{self.model + ' ' if self.model else ''}{self.deployment_type}"
-        where = f"for account {self.name}" if self.scope == "account" else "for every account (book-wide)"
-        if self.discount_percent is not None:
-            return f"a {self.discount_percent}% discount on {what} {where}"
-        units = ", ".join(f"{kind} {_money_rate(rate)}{' per PTU-hour' if kind == 'ptu_hour' else ' per 1M'}"
-                          for kind, rate in self.rates)
-        return f"rates on {what} {where}: {units}"
-
-    def yaml(self, source: str) -> str:
-        """One `overrides:` entry of a price book, in flow style."""
-        parts = [f"scope: {self.scope}"] + ([f"name: {self.name}"] if self.name else [])
-        parts += ([f"model: {self.model}"] if self.model else []) + [f"deployment_type: {self.deployment_type}"]
-        if self.discount_percent is not None:
-            parts.append(f"discount_percent: {self.discount_percent}")
-        parts += [f"{kind}: {_money_rate(rate)}" for kind, rate in self.rates]
-        parts.append(f'source: "{source}"')
-        return "- {" + ", ".join(parts) + "}"
-
-
-@dataclass(frozen=True)
 class Gap:
     day: date
     account: str
@@ -196,30 +175,6 @@ class Reconciliation:
 _Cell = tuple[date, str, MeterKey]
 
 
-@dataclass
-class _Side:
-    quantity: Decimal = Decimal(0)
-    cost: Decimal = Decimal(0)
-    unit_prices: set[Decimal | None] = field(default_factory=set)
-
-    def add(self, quantity: Decimal, cost: Decimal, unit_price: Decimal | None) -> None:
-        self.quantity += quantity
-        self.cost += cost
-        self.unit_prices.add(unit_price)
-
-    @property
-    def unit_price(self) -> Decimal | None:
-        """Cost over quantity: the unit price actually applied, whatever the stated unit (1K, 1M) was."""
-        if self.quantity:
-            return self.cost / self.quantity
-        prices = [p for p in self.unit_prices if p is not None]
-        return prices[0] if len(prices) == 1 else None
-
-    @property
-    def unpriced(self) -> bool:
-        return None in self.unit_prices and not self.cost
-
-
 def _pair_versions(estimated: Sequence[EstimatedLine], billed: Sequence[BilledLine]) -> list[EstimatedLine]:
     """Telemetry and the bill can spell a version differently (or not know it): when an account's model, type and
     kind has exactly one version on each side that the other lacks, they are the same meter."""
@@ -240,113 +195,6 @@ def _pair_versions(estimated: Sequence[EstimatedLine], billed: Sequence[BilledLi
     return [replace(e, meter=renamed.get((e.account.lower(), e.meter), e.meter)) for e in estimated]
 
 
-def _ratio(est: _Side, bill: _Side) -> Decimal | None:
-    """Billed unit price over the estimate's, where both are known and the estimate is priced."""
-    if not (est.quantity > 0 and bill.quantity > 0 and est.cost > 0):
-        return None
-    return (bill.cost / bill.quantity) / (est.cost / est.quantity)
-
-
-def _weighted_median(pairs: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
-    ordered = sorted(pairs)
-    half, running = sum(w for _, w in ordered) / 2, Decimal(0)
-    for value, weight in ordered:
-        running += weight
-        if running >= half:
-            return value
-    return ordered[-1][0]
-
-
-@dataclass(frozen=True)
-class _PriceGroup:
-    ratio: Decimal | None  # the consistent billed/book ratio; None: unpriced
-    billed_rate: Decimal  # per token or PTU-hour
-    days: int
-    of_days: int
-
-
-def _price_groups(cells: Mapping[_Cell, tuple[_Side | None, _Side | None]], tol: Tolerance
-                  ) -> dict[tuple[str, MeterKey], _PriceGroup]:
-    ratios: dict[tuple[str, MeterKey], list[tuple[Decimal, Decimal, _Side]]] = defaultdict(list)
-    unpriced: dict[tuple[str, MeterKey], list[_Side]] = defaultdict(list)
-    for (_, account, meter), (est, bill) in cells.items():
-        if est is None or bill is None:
-            continue
-        ratio = _ratio(est, bill)
-        if ratio is not None:
-            ratios[(account, meter)].append((ratio, est.cost, bill))
-        elif est.unpriced and bill.quantity > 0 and bill.cost:
-            unpriced[(account, meter)].append(bill)
-    groups: dict[tuple[str, MeterKey], _PriceGroup] = {}
-    for key, found in ratios.items():
-        median = _weighted_median([(r, w) for r, w, _ in found])
-        near = [(r, w, b) for r, w, b in found if abs(r - median) <= tol.relative * median]
-        if abs(median - 1) > tol.relative and 2 * sum(w for _, w, _ in near) >= sum(w for _, w, _ in found):
-            rate = sum((b.cost for _, _, b in near), Decimal(0)) / sum((b.quantity for _, _, b in near), Decimal(0))
-            groups[key] = _PriceGroup(median, rate, len(near), len(found))
-    for key, bills in unpriced.items():
-        rate = sum((b.cost for b in bills), Decimal(0)) / sum((b.quantity for b in bills), Decimal(0))
-        groups[key] = _PriceGroup(None, rate, len(bills), len(bills))
-    return groups
-
-
-# -- overrides ---------------------------------------------------------------------------------------------------
-
-
-def _discount(ratio: Decimal) -> Decimal:
-    return _plain(((1 - ratio) * 100).quantize(Decimal("0.01")))
-
-
-def _plain(value: Decimal) -> Decimal:
-    """Without trailing zeros or an exponent: 10, not 10.00 or 1E+1."""
-    return Decimal(format(value.normalize(), "f"))
-
-
-def _rate(meter: MeterKey, per_unit: Decimal) -> Decimal:
-    """A unit price in the book's terms: per 1M tokens, or per PTU-hour."""
-    return per_unit if is_provisioned(meter) else per_unit * MILLION
-
-
-def _suggest(groups: Mapping[tuple[str, MeterKey], _PriceGroup], compared: set[tuple[str, MeterKey]],
-             tol: Tolerance) -> dict[tuple[str, MeterKey], OverrideSuggestion]:
-    """One suggestion per account, model and type; then lifted to the book where every account agrees."""
-    families: dict[tuple[str, str, str], list[MeterKey]] = defaultdict(list)
-    for account, meter in compared:
-        families[(account, meter.model, meter.deployment_type)].append(meter)
-    per_family: dict[tuple[str, str, str], OverrideSuggestion] = {}
-    for (account, model, dtype), meters in sorted(families.items()):
-        found = [(m, groups[(account, m)]) for m in sorted(meters, key=meter_order) if (account, m) in groups]
-        if not found:
-            continue
-        ratios = [g.ratio for _, g in found if g.ratio is not None]
-        any_model = None if model in ("", ANY_MODEL) else model
-        if (len(ratios) == len(meters) and max(ratios) < 1
-                and max(ratios) - min(ratios) <= tol.relative * min(ratios)):
-            per_family[(account, model, dtype)] = OverrideSuggestion(
-                "account", account, any_model, dtype, _discount(_weighted_median([(r, Decimal(1)) for r in ratios])))
-        else:
-            rates = {m.kind: _plain(_rate(m, g.billed_rate).quantize(Decimal("0.000001"))) for m, g in found}
-            per_family[(account, model, dtype)] = OverrideSuggestion(
-                "account", account, any_model, dtype, None, tuple(sorted(rates.items())))
-    lifted: dict[tuple[str, str], OverrideSuggestion] = {}
-    users: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for account, model, dtype in families:
-        users[(model, dtype)].add(account)
-    for (model, dtype), accounts in users.items():
-        found_s = [per_family.get((a, model, dtype)) for a in accounts]
-        discounts = {s.discount_percent for s in found_s if s is not None}
-        if len(accounts) >= 2 and None not in found_s and len(discounts) == 1 and None not in discounts:
-            first = found_s[0]
-            assert first is not None
-            lifted[(model, dtype)] = replace(first, scope="book", name="")
-    chosen: dict[tuple[str, MeterKey], OverrideSuggestion] = {}
-    for account, meter in groups:
-        own = per_family.get((account, meter.model, meter.deployment_type))
-        if own is not None:
-            chosen[(account, meter)] = lifted.get((meter.model, meter.deployment_type), own)
-    return chosen
-
-
 # -- classification ----------------------------------------------------------------------------------------------
 
 
@@ -358,30 +206,26 @@ def _money(value: Decimal) -> str:
     return f"{'-' if value < 0 else '+'}${abs(value):,.2f}"
 
 
-def _money_rate(value: Decimal) -> str:
-    return format(value.normalize(), "f")
-
-
 def _quantity(value: Decimal) -> str:
     return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.4f}"
 
 
-def _price_text(cell: _Cell, est: _Side, bill: _Side, group: _PriceGroup | None, ratio: Decimal | None,
+def _price_text(cell: _Cell, est: Side, bill: Side, group: PriceGroup | None, ratio: Decimal | None,
                 tol: Tolerance) -> tuple[Reason, str]:
     meter = cell[2]
     unit = "per PTU-hour" if is_provisioned(meter) else "per 1M tokens"
-    billed_rate = _rate(meter, bill.cost / bill.quantity) if bill.quantity else Decimal(0)
+    billed_rate = book_rate(meter, bill.cost / bill.quantity) if bill.quantity else Decimal(0)
     if est.unpriced or not est.cost:
-        return Reason.UNPRICED, f"the book has no price for {describe(meter)}, billed {_money_rate(billed_rate)} {unit}"
-    book_rate = _rate(meter, est.cost / est.quantity)
-    text = f"billed {_money_rate(billed_rate.quantize(Decimal('0.0001')))} {unit} vs the book's " \
-           f"{_money_rate(book_rate.quantize(Decimal('0.0001')))}"
+        return Reason.UNPRICED, f"the book has no price for {describe(meter)}, billed {rate_text(billed_rate)} {unit}"
+    book = book_rate(meter, est.cost / est.quantity)
+    text = f"billed {rate_text(billed_rate.quantize(Decimal('0.0001')))} {unit} vs the book's " \
+           f"{rate_text(book.quantize(Decimal('0.0001')))}"
     if group is None or group.ratio is None or ratio is None or abs(ratio - group.ratio) > tol.relative * group.ratio:
         return Reason.PRICE_VARIES, f"{text}, on this day only: not a consistent rate (a correction or credit?)"
     below = group.ratio < 1
     return (Reason.DISCOUNT if below else Reason.SURCHARGE,
-            f"{text}, {abs(_discount(group.ratio))}% {'below' if below else 'above'} the book on {group.days} of "
-            f"{group.of_days} days")
+            f"{text}, {abs(discount_percent(group.ratio))}% {'below' if below else 'above'} the book on "
+            f"{group.days} of {group.of_days} days")
 
 
 @dataclass(frozen=True)
@@ -390,13 +234,13 @@ class _Context:
     account_days: frozenset[tuple[date, str]]
     bill_days: frozenset[date]
     periods: tuple[BillPeriod, ...]
-    groups: Mapping[tuple[str, MeterKey], _PriceGroup]
+    groups: Mapping[tuple[str, MeterKey], PriceGroup]
     suggestions: Mapping[tuple[str, MeterKey], OverrideSuggestion]
-    cells: Mapping[_Cell, tuple[_Side | None, _Side | None]]
+    cells: Mapping[_Cell, tuple[Side | None, Side | None]]
     tol: Tolerance
 
 
-def _one_sided(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context) -> tuple[Cause, Reason, str]:
+def _one_sided(cell: _Cell, est: Side | None, bill: Side | None, ctx: _Context) -> tuple[Cause, Reason, str]:
     day, account, meter = cell
     if bill is None:
         if day not in ctx.bill_days:
@@ -433,9 +277,9 @@ def _one_sided(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context
         f"telemetry on {account} that day has no {describe(meter)} usage"
 
 
-def _classify(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context) -> Gap:
+def _classify(cell: _Cell, est: Side | None, bill: Side | None, ctx: _Context) -> Gap:
     day, account, meter = cell
-    e, b = est or _Side(), bill or _Side()
+    e, b = est or Side(), bill or Side()
     gap = b.cost - e.cost
     e_price = e.cost / e.quantity if e.quantity else Decimal(0)
     quantity_part = (b.quantity - e.quantity) * e_price
@@ -450,7 +294,7 @@ def _classify(cell: _Cell, est: _Side | None, bill: _Side | None, ctx: _Context)
         cause, reasons, text, suggestion = Cause.NONE, (Reason.MATCH,), "within tolerance", None
     else:
         floor = ctx.tol.absolute
-        ratio = _ratio(e, b)
+        ratio = price_ratio(e, b)
         quantity_off = (not e.quantity or abs(b.quantity / e.quantity - 1) > ctx.tol.relative) \
             and abs(quantity_part) > floor
         price_off = (ratio is None or abs(ratio - 1) > ctx.tol.relative) and abs(price_part) > floor
@@ -498,8 +342,8 @@ def reconcile(estimated: Iterable[EstimatedLine], billed: Iterable[BilledLine], 
     if not spans and bill_days:
         spans = (BillPeriod(min(bill_days), max(bill_days)),)
     covered = {d for p in spans for d in p.days()}
-    est_sides: dict[_Cell, _Side] = defaultdict(_Side)
-    bill_sides: dict[_Cell, _Side] = defaultdict(_Side)
+    est_sides: dict[_Cell, Side] = defaultdict(Side)
+    bill_sides: dict[_Cell, Side] = defaultdict(Side)
     outside = Decimal(0)
     for e in est_lines:
         if e.day not in covered:
@@ -509,11 +353,11 @@ def reconcile(estimated: Iterable[EstimatedLine], billed: Iterable[BilledLine], 
     for b in bill_lines:
         bill_sides[(b.day, b.account.lower(), b.meter)].add(b.quantity, b.cost, b.unit_price)
     cells = {k: (est_sides.get(k), bill_sides.get(k)) for k in set(est_sides) | set(bill_sides)}
-    groups = _price_groups(cells, tol)
+    groups = price_groups(((a, m, e, b) for (_, a, m), (e, b) in cells.items()), tol.relative)
     compared = {(a, m) for (_, a, m), (e, b) in cells.items() if e is not None and b is not None}
     ctx = _Context(frozenset(a.lower() for a in accounts_with_telemetry),
                    frozenset((d, a) for (d, a, _), (e, _) in cells.items() if e is not None), bill_days, spans,
-                   groups, _suggest(groups, compared, tol), cells, tol)
+                   groups, suggest_overrides(groups, compared, tol.relative), cells, tol)
     gaps = tuple(_classify(cell, est, bill, ctx) for cell, (est, bill) in
                  sorted(cells.items(), key=lambda kv: (kv[0][0], kv[0][1], meter_order(kv[0][2]))))
     overrides = tuple(sorted({g.override for g in gaps if g.override is not None}, key=lambda s: s.describe()))
