@@ -10,6 +10,9 @@ from decimal import Decimal
 from collector.billing.meterkey import ANY_MODEL, MeterKey, is_provisioned, meter_order
 
 MILLION = Decimal(1_000_000)
+#: Suggested rates are given to 1/10,000 of a dollar per 1M tokens (or per PTU-hour): the book's own precision
+#: (gpt-4.1-nano cached input is 0.025), with the export's rounding of each line left behind.
+RATE_PLACES = Decimal("0.0001")
 
 
 @dataclass(frozen=True)
@@ -89,8 +92,11 @@ def weighted_median(pairs: Sequence[tuple[Decimal, Decimal]]) -> Decimal:
 
 @dataclass(frozen=True)
 class PriceGroup:
-    ratio: Decimal | None  # the consistent billed/book ratio; None: unpriced
-    billed_rate: Decimal  # per token or PTU-hour
+    """A consistent unit-price gap of one (account, meter) over the month."""
+
+    ratio: Decimal | None  # the median billed/book ratio (how cells are judged); None: unpriced
+    overall: Decimal | None  # billed cost over the book's cost of the billed quantity, on the consistent days
+    billed_rate: Decimal  # per token or PTU-hour, on the consistent days
     days: int
     of_days: int
 
@@ -100,26 +106,30 @@ def price_groups(cells: Iterable[tuple[str, MeterKey, Side | None, Side | None]]
     """Per (account, meter) over the month: the cost-weighted median of the daily billed/book unit price ratios,
     kept when it is off one by more than `relative` and at least half the weight lies within `relative` of it (a
     consistent discount or surcharge); and the billed rate of meters the book does not price."""
-    ratios: dict[tuple[str, MeterKey], list[tuple[Decimal, Decimal, Side]]] = defaultdict(list)
+    ratios: dict[tuple[str, MeterKey], list[tuple[Decimal, Side, Side]]] = defaultdict(list)
     unpriced: dict[tuple[str, MeterKey], list[Side]] = defaultdict(list)
     for account, meter, est, bill in cells:
         if est is None or bill is None:
             continue
         ratio = price_ratio(est, bill)
         if ratio is not None:
-            ratios[(account, meter)].append((ratio, est.cost, bill))
+            ratios[(account, meter)].append((ratio, est, bill))
         elif est.unpriced and bill.quantity > 0 and bill.cost:
             unpriced[(account, meter)].append(bill)
     groups: dict[tuple[str, MeterKey], PriceGroup] = {}
     for key, found in ratios.items():
-        median = weighted_median([(r, w) for r, w, _ in found])
-        near = [(r, w, b) for r, w, b in found if abs(r - median) <= relative * median]
-        if abs(median - 1) > relative and 2 * sum(w for _, w, _ in near) >= sum(w for _, w, _ in found):
-            rate = sum((b.cost for _, _, b in near), Decimal(0)) / sum((b.quantity for _, _, b in near), Decimal(0))
-            groups[key] = PriceGroup(median, rate, len(near), len(found))
+        median = weighted_median([(r, e.cost) for r, e, _ in found])
+        near = [(e, b) for r, e, b in found if abs(r - median) <= relative * median]
+        weight = sum((e.cost for e, _ in near), Decimal(0))
+        if abs(median - 1) > relative and 2 * weight >= sum((e.cost for _, e, _ in found), Decimal(0)):
+            billed = sum((b.cost for _, b in near), Decimal(0))
+            # Added up over the consistent days, the ratio and rate shed the daily rounding of the export.
+            book = sum((b.quantity * e.cost / e.quantity for e, b in near), Decimal(0))
+            rate = billed / sum((b.quantity for _, b in near), Decimal(0))
+            groups[key] = PriceGroup(median, billed / book, rate, len(near), len(found))
     for key, bills in unpriced.items():
         rate = sum((b.cost for b in bills), Decimal(0)) / sum((b.quantity for b in bills), Decimal(0))
-        groups[key] = PriceGroup(None, rate, len(bills), len(bills))
+        groups[key] = PriceGroup(None, None, rate, len(bills), len(bills))
     return groups
 
 
@@ -153,14 +163,14 @@ def suggest_overrides(groups: Mapping[tuple[str, MeterKey], PriceGroup], compare
         found = [(m, groups[(account, m)]) for m in sorted(meters, key=meter_order) if (account, m) in groups]
         if not found:
             continue
-        ratios = [g.ratio for _, g in found if g.ratio is not None]
+        ratios = [g.overall for _, g in found if g.overall is not None]
         any_model = None if model in ("", ANY_MODEL) else model
         if (len(ratios) == len(meters) and max(ratios) < 1
                 and max(ratios) - min(ratios) <= relative * min(ratios)):
             discount = discount_percent(weighted_median([(r, Decimal(1)) for r in ratios]))
             per_family[(account, model, dtype)] = OverrideSuggestion("account", account, any_model, dtype, discount)
         else:
-            rates = {m.kind: plain(book_rate(m, g.billed_rate).quantize(Decimal("0.000001"))) for m, g in found}
+            rates = {m.kind: plain(book_rate(m, g.billed_rate).quantize(RATE_PLACES)) for m, g in found}
             per_family[(account, model, dtype)] = OverrideSuggestion(
                 "account", account, any_model, dtype, None, tuple(sorted(rates.items())))
     lifted: dict[tuple[str, str], OverrideSuggestion] = {}

@@ -13,7 +13,9 @@ estimate, split into a quantity part ((billed qty - estimated qty) x the estimat
   on a day the bill covers), or both have it and the quantities differ by more than the tolerance.
 - `price`: the quantities agree and the unit prices do not. The billed-to-book unit price ratio is judged per
   (account, meter) over the month: the cost-weighted median of the daily ratios; when at least half the weight
-  lies within the tolerance of it, the gap is a consistent discount (or surcharge) and an override is suggested.
+  lies within the tolerance of it, the gap is a consistent discount (or surcharge) and an override is suggested,
+  its figure taken over those consistent days together (billed cost over the book's cost of the billed quantity),
+  which sheds the export's rounding of each line.
   Unit prices are cost / quantity on both sides, so a price gap shows on a day whatever its quantities are, and a
   day whose quantities differ as well is `price+quantity`, each part named with its size.
 - `none`: within the tolerance (relative to the estimate, with an absolute floor for tiny cells).
