@@ -222,7 +222,10 @@ def _price_text(cell: _Cell, est: Side, bill: Side, group: PriceGroup | None, ra
     book = book_rate(meter, est.cost / est.quantity)
     text = f"billed {rate_text(billed_rate.quantize(Decimal('0.0001')))} {unit} vs the book's " \
            f"{rate_text(book.quantize(Decimal('0.0001')))}"
-    if group is None or group.ratio is None or ratio is None or abs(ratio - group.ratio) > tol.relative * group.ratio:
+    # In money, with the absolute floor: a small line rounded to the cent strays further in ratio than in dollars.
+    expected = bill.quantity * est.cost / est.quantity * group.overall if group and group.overall else None
+    if group is None or group.ratio is None or ratio is None or expected is None \
+            or abs(bill.cost - expected) > max(tol.absolute, tol.relative * abs(expected)):
         return Reason.PRICE_VARIES, f"{text}, on this day only: not a consistent rate (a correction or credit?)"
     below = group.ratio < 1
     return (Reason.DISCOUNT if below else Reason.SURCHARGE,

@@ -303,3 +303,25 @@ def test_render_text_groups_by_cause_biggest_first_with_totals() -> None:
                            .strip())
     assert entry == [{"scope": "account", "name": "acct-a", "model": "gpt-4o", "deployment_type": "GlobalStandard",
                       "input": 2.25, "source": "reconciliation with the bill, 2025-05-01..2025-05-31"}]
+
+
+def test_noisy_telemetry_and_a_bill_rounded_to_cents_still_show_the_discount_and_only_it() -> None:
+    rng = random.Random(3)
+    family = {("acct-a", m): Decimal("0.93") for m in GPT4O.values()}
+    month = generate(discount=family, with_acct_c=False)
+    estimated = []
+    for e in month.estimated:  # telemetry within +-3% each day
+        seen = (e.quantity * Decimal(1 + rng.uniform(-0.03, 0.03))).to_integral_value()
+        estimated.append(replace(e, quantity=seen, cost=seen * BOOK[e.meter]))
+    billed = [replace(b, cost=b.cost.quantize(Decimal("0.01"))) for b in month.billed]
+    result = reconcile(estimated, billed, month.periods, TELEMETRY)
+    assert [o.describe() for o in result.overrides] == ["a 7% discount on gpt-4o GlobalStandard for account acct-a"]
+    for g in result.gaps:
+        if (g.account, g.meter) in family:
+            assert g.cause in (Cause.PRICE, Cause.PRICE_AND_QUANTITY) and Reason.DISCOUNT in g.reasons, g
+        else:
+            assert g.cause in (Cause.NONE, Cause.QUANTITY), g
+    # Daily noise cancels over the month: the gross gap is the discount's, give or take the noise.
+    discount = sum((g.billed_cost - g.billed_quantity * BOOK[g.meter] for g in result.gaps
+                    if (g.account, g.meter) in family), Decimal(0))
+    assert abs(result.summary.gross_gap - abs(discount)) < Decimal("0.005") * result.summary.estimated_cost
