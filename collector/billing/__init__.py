@@ -1,0 +1,1 @@
+"""Azure's own view of cost: meters, retail prices, and the bill."""
