@@ -452,6 +452,14 @@ def _missing_problem(where: Path, names: Sequence[str], missing: list[str], data
 def _read_csv(file: ExportFile, manifest: ExportManifest, problems: _Problems,
               stats: ReadStats) -> Iterator[BilledLine]:
     stream = _decompressed(file)
+    try:
+        yield from _read_csv_stream(stream, file, manifest, problems, stats)
+    finally:
+        stream.close()
+
+
+def _read_csv_stream(stream: IO[bytes], file: ExportFile, manifest: ExportManifest, problems: _Problems,
+                     stats: ReadStats) -> Iterator[BilledLine]:
     head = stream.read(HEADER_PEEK_BYTES)
     if not head.strip():
         return  # an empty part: Azure writes one when a partition has no rows
@@ -466,19 +474,9 @@ def _read_csv(file: ExportFile, manifest: ExportManifest, problems: _Problems,
         return
     skipped: list[tuple[int, str]] = []
 
-    def invalid_row(row: Any) -> str:
-        skipped.append((int(row.number), f"has {row.actual_columns} field(s), the header has {row.expected_columns}"))
-        return "skip"
-
     wanted = sorted(set(columns.values()))
     try:
-        reader = pacsv.open_csv(
-            pa.PythonFile(_Prefixed(head, stream), mode="r"),
-            read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=True),
-            parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid_row),
-            convert_options=pacsv.ConvertOptions(
-                include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string()), strings_can_be_null=False,
-                quoted_strings_can_be_null=False))
+        reader = _open_csv(cast(IO[bytes], _Prefixed(head, stream)), wanted, skipped, threads=True)
     except pa.ArrowInvalid as e:
         problems.add(Problem(file.where, 1, f"cannot read the CSV file: {e}"))
         return
@@ -499,7 +497,33 @@ def _read_csv(file: ExportFile, manifest: ExportManifest, problems: _Problems,
     except pa.ArrowInvalid as e:
         problems.add(Problem(file.where, None, f"cannot read the CSV file: {e}", "is it a complete CSV export part?"))
     if bad_rows or skipped:
+        if any(number is None for number, _ in skipped):
+            skipped = _numbered_invalid_rows(file, wanted)
         _report_csv(file, bad_rows, skipped, problems)
+
+
+def _open_csv(stream: IO[bytes], wanted: list[str], skipped: list[tuple[int, str]],
+              threads: bool) -> pacsv.CSVStreamingReader:
+    def invalid_row(row: Any) -> str:
+        skipped.append((row.number, f"has {row.actual_columns} field(s), the header has {row.expected_columns}"))
+        return "skip"
+
+    return pacsv.open_csv(
+        pa.PythonFile(stream, mode="r"),
+        read_options=pacsv.ReadOptions(block_size=CSV_BLOCK_BYTES, use_threads=threads),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=invalid_row),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=wanted, column_types=dict.fromkeys(wanted, pa.string()), strings_can_be_null=False,
+            quoted_strings_can_be_null=False))
+
+
+def _numbered_invalid_rows(file: ExportFile, wanted: list[str]) -> list[tuple[int, str]]:
+    """Arrow numbers the rows it skips only when it reads on one thread: read the bad file again that way."""
+    skipped: list[tuple[int, str]] = []
+    with _decompressed(file) as stream:
+        for _ in _open_csv(stream, wanted[:1], skipped, threads=False):
+            pass
+    return skipped
 
 
 def _shift(record: int, skipped: list[tuple[int, str]]) -> int:
@@ -524,16 +548,16 @@ def _physical_lines(file: ExportFile, records: list[int]) -> list[int]:
     wanted = iter(records)
     target = next(wanted, None)
     out: list[int] = []
-    text = io.TextIOWrapper(_decompressed(file), encoding="utf-8-sig", errors="replace", newline="")
-    reader = csv.reader(text)
-    start = 1
-    for number, _ in enumerate(reader, start=1):
-        while target is not None and target == number:
-            out.append(start)
-            target = next(wanted, None)
-        if target is None:
-            break
-        start = reader.line_num + 1
+    with io.TextIOWrapper(_decompressed(file), encoding="utf-8-sig", errors="replace", newline="") as text:
+        reader = csv.reader(text)
+        start = 1
+        for number, _ in enumerate(reader, start=1):
+            while target is not None and target == number:
+                out.append(start)
+                target = next(wanted, None)
+            if target is None:
+                break
+            start = reader.line_num + 1
     out.extend([start] * (len(records) - len(out)))
     return out
 
