@@ -63,14 +63,16 @@ class BlobContainerSource:
 
     `credential` is anything azure-storage-blob accepts (a TokenCredential; `DefaultAzureCredential()` when None).
     `connection_string` replaces URL and credential's account part (Azurite in tests); `connection_verify` is a CA
-    bundle path or False, passed to the HTTP transport.
+    bundle path or False, passed to the HTTP transport; `retry_total` caps the SDK's own retries.
     """
 
     def __init__(self, url: str, *, credential: Any | None = None, connection_string: str | None = None,
-                 connection_verify: str | bool = True) -> None:
+                 connection_verify: str | bool = True, retry_total: int | None = None) -> None:
         self.address = parse_container_url(url)
         options: dict[str, Any] = {"connection_verify": connection_verify, "max_single_get_size": CHUNK_BYTES,
                                    "max_chunk_get_size": CHUNK_BYTES}
+        if retry_total is not None:  # the SDK retries with back-off (10 times by default) before giving up
+            options["retry_total"] = retry_total
         if connection_string is not None:
             service = BlobServiceClient.from_connection_string(connection_string, **options)
         else:
