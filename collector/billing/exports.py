@@ -600,6 +600,11 @@ def _batch_lines(batch: pa.RecordBatch, offset: int, layout: _Layout, file: Expo
     if not rows:
         return
     picked = batch.filter(mask)
+    if layout.dataset is Dataset.FOCUS and layout.record_base == 2:
+        fast = _focus_lines_fast(picked, cols, rows, offset + layout.record_base, manifest, file.name, stats)
+        if fast is not None:
+            yield from fast
+            return
     values = {key: picked.column(name).to_pylist() for key, name in cols.items()}
     build = _focus_line if layout.dataset is Dataset.FOCUS else _legacy_line
     for i, row in enumerate(rows):
@@ -612,6 +617,76 @@ def _batch_lines(batch: pa.RecordBatch, offset: int, layout: _Layout, file: Expo
             yield build(get, layout, resource, manifest, file.name, layout.record_base + offset + row, stats)
         except _BadValue as e:
             yield (row + offset, str(e))
+
+
+_NUMBER = r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$"
+_ACCOUNTS: dict[str, tuple[str, str] | None] = {}
+
+
+def _account(resource_id: object) -> tuple[str, str] | None:
+    """(lower-cased account resource id, account name) of a Cognitive Services account id, or None; cached."""
+    text = str(resource_id or "")
+    found = _ACCOUNTS.get(text, ())
+    if found == ():
+        match = _ACCOUNT_ID.match(text.strip())
+        found = (match.group(1).lower(), match.group(2).lower()) if match else None
+        if len(_ACCOUNTS) < 100_000:
+            _ACCOUNTS[text] = found
+    return found  # type: ignore[return-value]
+
+
+def _focus_lines_fast(picked: pa.RecordBatch, cols: dict[str, str], rows: list[int], base: int,
+                      manifest: ExportManifest, file: str, stats: ReadStats) -> list[BilledLine] | None:
+    """A whole batch of FOCUS CSV text at once, checked and trimmed in Arrow; None when any value is off, and then the
+    row by row path finds and names it. Same results as `_focus_line`, several times faster."""
+    n = len(rows)
+
+    def column(key: str) -> pa.Array | None:
+        return pc.utf8_trim_whitespace(picked.column(cols[key])) if key in cols else None
+
+    def numbers(key: str, required: bool) -> list[Any]:
+        text = column(key)
+        if text is None:
+            if required:
+                raise _BadValue(key)
+            return [None] * n
+        ok = pc.match_substring_regex(text, _NUMBER)
+        if not pc.all(pc.or_(ok, pc.equal(text, "")) if not required else ok).as_py():
+            raise _BadValue(key)
+        return [Decimal(v) if v else None for v in text.to_pylist()]
+
+    def texts(key: str, required: bool) -> list[Any]:
+        text = column(key)
+        if text is None:
+            return [""] * n
+        if required and pc.any(pc.equal(text, "")).as_py():
+            raise _BadValue(key)
+        return list(text.to_pylist())
+
+    try:
+        days = [_DATES.get(v) or _day(v, "ChargePeriodStart") for v in picked.column(cols["day"]).to_pylist()]
+        quantity, billed = numbers("quantity", True), numbers("billed", True)
+        effective, listed, price = numbers("effective", False), numbers("list", False), numbers("unit_price", False)
+        blocks = numbers("block_size", False)
+        meter_id, meter_name = texts("meter_id", True), texts("meter_name", True)
+        currency, charge, model = texts("currency", True), texts("charge_type", False), texts("pricing_model", False)
+        units = [u or "Units" for u in texts("unit", False)]
+        descriptions = texts("unit_description", False)
+    except _BadValue:
+        return None
+    resources = picked.column(cols["resource_id"]).to_pylist()
+    lines: list[BilledLine] = []
+    export, run_id = manifest.export_name, manifest.run_id
+    for i, row in enumerate(rows):
+        account = _account(resources[i])
+        if account is None:
+            stats.openai_without_account += 1
+            continue
+        lines.append(BilledLine(
+            days[i], account[0], account[1], meter_id[i], meter_name[i], units[i], quantity[i],
+            blocks[i] or _unit_block(descriptions[i])[0], billed[i], effective[i], listed[i], price[i], currency[i],
+            charge[i], model[i], export, run_id, file, base + row))
+    return lines
 
 
 def _openai_mask(batch: pa.RecordBatch, cols: dict[str, str]) -> pa.Array:
