@@ -5,7 +5,7 @@ same model, version and type. So a billed line is split by the drivers of all th
 (deployment, team, method), and the result can be read per team or per deployment.
 
 - Token meters: by the tokens of that kind each (deployment, team, method) used that day.
-- Provisioned meters (PTU-hours): as `collector.attribution._lines_for` splits an estimated provisioned cost. Each
+- Provisioned meters (PTU-hours): as `collector.cost.attribution._lines_for` splits an estimated provisioned cost. Each
   deployment's weight is its PTU-hours that day (capacity x hours it existed); of that, the used share (mean
   utilisation, 0..1) goes to the teams by their tokens and the rest to team and method "idle". Utilisation unknown
   means no idle when the deployment served tokens and all idle when it served none, and a deployment with nobody
@@ -29,7 +29,7 @@ the bill covers whose meter has no billed line get no cost here; they are return
 (reconciliation reports them as telemetry with no billed line).
 
 Accounts are compared lower-case, as ARM does (and `collector/usage.py`). The team names "idle" and
-"unallocated" and the method names are those of `collector/attribution.py`.
+"unallocated" and the method names are those of `collector/cost/attribution.py`.
 """
 
 from __future__ import annotations
@@ -42,11 +42,11 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import TypeVar
 
-from collector.billing.meterkey import MeterKey, describe, is_provisioned, meter_order
+from collector.billing.meters import MeterKey, describe, is_provisioned, meter_order
 
 BILLED, ESTIMATE = "billed", "estimate"
 BASES = (BILLED, ESTIMATE)
-IDLE, UNALLOCATED = "idle", "unallocated"  # as collector/attribution.py names them
+IDLE, UNALLOCATED = "idle", "unallocated"  # as collector/cost/attribution.py names them
 #: ISO 4217 currencies whose minor unit is not two digits (the standard's list of minor units).
 _MINOR_UNITS = {"JPY": 0, "KRW": 0, "CLP": 0, "ISK": 0, "VND": 0, "BHD": 3, "KWD": 3, "OMR": 3, "JOD": 3, "TND": 3}
 
@@ -139,7 +139,7 @@ class Allocation:
 
 def largest_remainder(total: int, weights: Sequence[Fraction]) -> list[int]:
     """Non-negative integers proportional to `weights` that add up to `total` (>= 0): floors first, then one more
-    to the largest remainders, ties to the earlier weight. The same method as `collector.attribution`'s, which
+    to the largest remainders, ties to the earlier weight. The same method as `collector.cost.attribution`'s, which
     this package does not import (it stands apart from the telemetry side's modules)."""
     whole = sum(weights, Fraction(0))
     if total < 0 or whole <= 0 or any(w < 0 for w in weights):
@@ -185,7 +185,7 @@ def _token_shares(drivers: Sequence[Driver], weight: Callable[[Driver], Decimal]
 
 def _ptu_shares(drivers: Sequence[Driver], uses: Sequence[ProvisionedUse],
                 weight: Callable[[ProvisionedUse], Decimal]) -> dict[_ShareKey, Fraction]:
-    """collector/attribution.py `_lines_for`: used share of each deployment's hours by tokens, the rest idle."""
+    """collector/cost/attribution.py `_lines_for`: used share of each deployment's hours by tokens, the rest idle."""
     tokens: dict[str, dict[tuple[str, str], Fraction]] = defaultdict(lambda: defaultdict(Fraction))
     for d in drivers:
         tokens[d.deployment][(d.team, d.method)] += Fraction(d.quantity)

@@ -22,6 +22,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+from collector.azure_clients import Connection
 from collector.errors import InputError, Problem, TerminalError, TransientError
 
 CHUNK_BYTES = 4 << 20
@@ -61,26 +62,22 @@ def parse_container_url(url: str) -> ContainerAddress:
 class BlobContainerSource:
     """The blobs of one container under a prefix, read with the caller's credential.
 
-    `credential` is anything azure-storage-blob accepts (a TokenCredential; `DefaultAzureCredential()` when None).
-    `connection_string` replaces URL and credential's account part (Azurite in tests); `connection_verify` is a CA
-    bundle path or False, passed to the HTTP transport; `retry_total` caps the SDK's own retries.
+    `connection` (collector.azure_clients) gives the CA bundle, retries and identity (DefaultAzureCredential with its
+    tenant and client id); `credential` replaces that identity (anything azure-storage-blob accepts);
+    `connection_string` replaces URL and credential's account part (Azurite in tests).
     """
 
-    def __init__(self, url: str, *, credential: Any | None = None, connection_string: str | None = None,
-                 connection_verify: str | bool = True, retry_total: int | None = None) -> None:
+    def __init__(self, url: str, connection: Connection | None = None, *, credential: Any | None = None,
+                 connection_string: str | None = None) -> None:
         self.address = parse_container_url(url)
-        options: dict[str, Any] = {"connection_verify": connection_verify, "max_single_get_size": CHUNK_BYTES,
-                                   "max_chunk_get_size": CHUNK_BYTES}
-        if retry_total is not None:  # the SDK retries with back-off (10 times by default) before giving up
-            options["retry_total"] = retry_total
+        connection = connection or Connection(self.address.account_url)
+        options: dict[str, Any] = {"connection_verify": connection.verify, "retry_total": connection.retries,
+                                   "max_single_get_size": CHUNK_BYTES, "max_chunk_get_size": CHUNK_BYTES}
         if connection_string is not None:
             service = BlobServiceClient.from_connection_string(connection_string, **options)
         else:
-            if credential is None:
-                from azure.identity import DefaultAzureCredential
-
-                credential = DefaultAzureCredential()
-            service = BlobServiceClient(self.address.account_url, credential=credential, **options)
+            service = BlobServiceClient(self.address.account_url, credential=credential or connection.credential(),
+                                        **options)
         self._container = service.get_container_client(self.address.container)
 
     def files(self) -> Iterator[BlobFile]:

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
-from collector.billing.meterkey import ANY_MODEL, MeterKey, is_provisioned, meter_order
+from collector.billing.meters import ANY_MODEL, MeterKey, is_provisioned, meter_order
 
 MILLION = Decimal(1_000_000)
 #: Suggested rates are given to 1/10,000 of a dollar per 1M tokens (or per PTU-hour): the book's own precision
@@ -17,7 +17,7 @@ RATE_PLACES = Decimal("0.0001")
 
 @dataclass(frozen=True)
 class OverrideSuggestion:
-    """A price-book override (collector/pricing.py `Override`) that would make the estimate match the bill."""
+    """A price-book override (collector/cost/pricing.py `Override`) that would make the estimate match the bill."""
 
     scope: str  # account | book
     name: str  # the account; "" for the book

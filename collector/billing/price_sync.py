@@ -10,7 +10,7 @@ Only `Consumption` rows are prices per use; a `Reservation` row is the price of 
 reader cannot map, prices not in USD, tiered prices and two meters giving the same figure are returned as
 `Unmapped`, each with its reason: listed, never dropped.
 
-The YAML uses exactly the keys `collector.pricing` reads for a row (it is not imported here: the book's reader and
+The YAML uses exactly the keys `collector.cost.pricing` reads for a row (it is not imported here: the book's reader and
 this writer meet in a test).
 """
 
@@ -64,7 +64,7 @@ class SyncedRow:
 
     @property
     def id(self) -> str:
-        """The id `collector.pricing` gives a row without one: model[@version]/type[/region]/YYYY-MM-DD."""
+        """The id `collector.cost.pricing` gives a row without one: model[@version]/type[/region]/YYYY-MM-DD."""
         return (f"{self.model}{'@' + self.version if self.version else ''}/{self.deployment_type}"
                 f"{'/' + self.region if self.region else ''}/{self.effective.date().isoformat()}")
 
@@ -101,7 +101,7 @@ class SyncedBook:
 
 
 class BookRow(Protocol):
-    """What the diff reads of a current book's row (`collector.pricing.PriceRow` has these)."""
+    """What the diff reads of a current book's row (`collector.cost.pricing.PriceRow` has these)."""
 
     @property
     def id(self) -> str: ...
@@ -287,7 +287,7 @@ def _instant(value: datetime) -> str:
 
 
 def render_book(rows: Sequence[SyncedRow]) -> str:
-    """The book as YAML: rows sorted, every key `collector.pricing` reads, numbers as quoted decimals."""
+    """The book as YAML: rows sorted, every key `collector.cost.pricing` reads, numbers as quoted decimals."""
     lines = [HEADER.rstrip("\n"), "currency: USD", "rows:" if rows else "rows: []"]
     for row in sorted(rows, key=_order):
         provisioned = row.deployment_type in PROVISIONED_TYPES

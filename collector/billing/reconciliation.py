@@ -20,7 +20,7 @@ estimate, split into a quantity part ((billed qty - estimated qty) x the estimat
   day whose quantities differ as well is `price+quantity`, each part named with its size.
 - `none`: within the tolerance (relative to the estimate, with an absolute floor for tiny cells).
 
-Override suggestions follow `collector/pricing.py`'s `Override`: when every compared meter of an account's model
+Override suggestions follow `collector/cost/pricing.py`'s `Override`: when every compared meter of an account's model
 and deployment type shows the same ratio below one, a discount (`discount_percent`) for that account, lifted to
 the whole book when at least two accounts use that model and type and all show it; otherwise rates (per 1M tokens,
 or per PTU-hour) for the kinds that differ. The threshold applies to the month's gross gap: the absolute gaps of
@@ -38,7 +38,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from collector.billing.meterkey import CACHED_INPUT, INPUT, MeterKey, describe, is_provisioned, meter_order
+from collector.billing.meters import CACHED_INPUT, INPUT, MeterKey, describe, is_provisioned, meter_order
 from collector.billing.price_gaps import (
     OverrideSuggestion,
     PriceGroup,

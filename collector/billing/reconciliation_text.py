@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from decimal import Decimal
 
-from collector.billing.meterkey import describe
+from collector.billing.meters import describe
 from collector.billing.reconciliation import Cause, Gap, Reconciliation
 
 #: Causes in the order they are shown: the ones that make other figures meaningless first.

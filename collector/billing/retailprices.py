@@ -43,11 +43,14 @@ from azure.core.pipeline.policies import (
 )
 from azure.core.rest import HttpRequest, HttpResponse
 
+from collector.azure_clients import Connection
 from collector.errors import TerminalError, TransientError
 
 log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://prices.azure.com/api/retail/prices"
+#: The public API: no sign-in, three retries, a minute per page.
+PUBLIC = Connection(DEFAULT_ENDPOINT, retries=3, read_timeout=60.0)
 API_VERSION = "2023-01-01-preview"
 #: Azure OpenAI's meters were listed under "Cognitive Services" and are now under "Foundry Models" (§9): ask for both.
 OPENAI_SERVICES = ("Cognitive Services", "Foundry Models")
@@ -126,12 +129,11 @@ def openai_filter() -> str:
 class RetailPricesClient:
     """Reads the Retail Prices API through azure-core's pipeline (retries with Retry-After, logging, redirects)."""
 
-    def __init__(self, endpoint: str = DEFAULT_ENDPOINT, *, connection_verify: str | bool = True,
-                 retry_total: int = 3, retry_backoff_factor: float = 0.8, timeout: float = 60.0,
+    def __init__(self, connection: Connection = PUBLIC, *, retry_backoff_factor: float = 0.8,
                  **client_kwargs: Any) -> None:
-        self.endpoint = endpoint.rstrip("/")
-        self.retry_total = retry_total
-        self._timeout = timeout
+        self.endpoint = connection.endpoint.rstrip("/")
+        self.retry_total = retry_total = connection.retries
+        self._timeout = connection.read_timeout
         policies = [
             HeadersPolicy({"Accept": "application/json"}),
             UserAgentPolicy(sdk_moniker="aoai-observatory-retailprices"),
@@ -141,7 +143,7 @@ class RetailPricesClient:
             HttpLoggingPolicy(),
         ]
         self._client: PipelineClient[HttpRequest, HttpResponse] = PipelineClient(
-            self.endpoint, policies=policies, connection_verify=connection_verify, **client_kwargs)
+            self.endpoint, policies=policies, connection_verify=connection.verify, **client_kwargs)
 
     def __enter__(self) -> RetailPricesClient:
         return self

@@ -10,14 +10,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from collector.attribution import (
-    AttributionRules,
-    DeploymentInfo,
-    ProvisionedHour,
-    Rule,
-    TokenUsage,
-    attribute,
-)
 from collector.billing.allocation import (
     BILLED,
     ESTIMATE,
@@ -31,8 +23,16 @@ from collector.billing.allocation import (
     currency_quantum,
     totals,
 )
-from collector.billing.meterkey import INPUT, OUTPUT, PTU_HOUR, MeterKey
-from collector.pricing import PriceBook, PriceRow
+from collector.billing.meters import INPUT, OUTPUT, PTU_HOUR, MeterKey
+from collector.cost.attribution import (
+    AttributionRules,
+    DeploymentInfo,
+    ProvisionedHour,
+    Rule,
+    TokenUsage,
+    attribute,
+)
+from collector.cost.pricing import PriceBook, PriceRow
 
 DAY = date(2025, 5, 1)
 IN = MeterKey("gpt-4o", "2024-11-20", "GlobalStandard", INPUT)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from azure.storage.blob import BlobServiceClient
 
+from collector.azure_clients import Connection
 from collector.billing.blobs import BlobContainerSource, parse_container_url
 from collector.billing.exports import discover, read_lines
 from collector.billing.folders import FolderSource
@@ -85,9 +86,9 @@ def test_a_missing_container_and_a_wrong_key_say_what_to_do(azurite: str) -> Non
 
 
 def test_an_unreachable_account_is_transient() -> None:
-    source = BlobContainerSource("http://127.0.0.1:9/devstoreaccount1/c",
+    source = BlobContainerSource("http://127.0.0.1:9/devstoreaccount1/c", Connection("http://127.0.0.1:9", retries=0),
                                  connection_string="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
-                                 "AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;", retry_total=0)
+                                 "AccountKey=a2V5;BlobEndpoint=http://127.0.0.1:9/devstoreaccount1;")
     with pytest.raises(TransientError, match="cannot reach"):
         list(source.files())
 

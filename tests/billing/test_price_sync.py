@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from collector import pricing
+from collector.azure_clients import Connection
 from collector.billing.price_sync import SyncedBook, SyncedRow, build_book, diff, keep_retrieved, render_book
 from collector.billing.retailprices import RetailPrice, RetailPricesClient
+from collector.cost import pricing
 from collector.errors import InputError
 from tests.emulators.retail_prices import RetailPricesEmulator
 
@@ -22,7 +23,7 @@ TODAY = date(2026, 1, 5)
 @pytest.fixture(scope="module")
 def prices(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[RetailPrice]]:
     with RetailPricesEmulator(tmp_path_factory.mktemp("tls"), page_size=100) as emulator, RetailPricesClient(
-            emulator.endpoint, connection_verify=str(emulator.ca_bundle)) as client:
+            Connection(emulator.endpoint, ca_bundle=emulator.ca_bundle)) as client:
         yield client.openai_prices()
 
 

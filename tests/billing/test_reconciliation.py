@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from collector.billing.meterkey import CACHED_INPUT, INPUT, OUTPUT, PTU_HOUR, MeterKey
+from collector.billing.meters import CACHED_INPUT, INPUT, OUTPUT, PTU_HOUR, MeterKey
 from collector.billing.reconciliation import (
     BilledLine,
     BillPeriod,
@@ -24,7 +24,7 @@ from collector.billing.reconciliation import (
     reconcile,
 )
 from collector.billing.reconciliation_text import render_text
-from collector.pricing import load_price_book, price_for
+from collector.cost.pricing import load_price_book, price_for
 
 MAY = [date(2025, 5, 1) + timedelta(days=i) for i in range(31)]
 GPT4O = {k: MeterKey("gpt-4o", "2024-11-20", "GlobalStandard", k) for k in (INPUT, CACHED_INPUT, OUTPUT)}

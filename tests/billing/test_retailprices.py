@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from collector.azure_clients import Connection
 from collector.billing.retailprices import RetailPricesClient, openai_filter
 from collector.errors import TerminalError, TransientError
 from tests.emulators.retail_prices import Fault, RetailPricesEmulator, matches, parse_filter
@@ -22,9 +23,9 @@ def emulator(tmp_path: Path) -> Iterator[RetailPricesEmulator]:
         yield running
 
 
-def _client(emulator: RetailPricesEmulator, **kwargs: Any) -> RetailPricesClient:
-    return RetailPricesClient(emulator.endpoint, connection_verify=str(emulator.ca_bundle),
-                              retry_backoff_factor=0.0, **kwargs)
+def _client(emulator: RetailPricesEmulator, retries: int = 3) -> RetailPricesClient:
+    return RetailPricesClient(Connection(emulator.endpoint, ca_bundle=emulator.ca_bundle, retries=retries),
+                              retry_backoff_factor=0.0)
 
 
 def _openai_items(emulator: RetailPricesEmulator) -> list[dict[str, Any]]:
@@ -98,7 +99,7 @@ def test_throttling_is_retried_with_retry_after(emulator: RetailPricesEmulator) 
 
 def test_a_server_error_that_persists_is_transient(emulator: RetailPricesEmulator) -> None:
     emulator.inject(Fault(status=503), times=3)
-    with _client(emulator, retry_total=2) as client, pytest.raises(TransientError, match=r"HTTP 503.*next run"):
+    with _client(emulator, retries=2) as client, pytest.raises(TransientError, match=r"HTTP 503.*next run"):
         client.openai_prices()
 
 
@@ -108,14 +109,14 @@ def test_a_refused_filter_is_terminal_and_quotes_the_api(emulator: RetailPricesE
 
 
 def test_a_wrong_endpoint_is_terminal_and_says_which(emulator: RetailPricesEmulator) -> None:
-    with RetailPricesClient(emulator.endpoint.replace("/prices", "/nothing"), connection_verify=str(
-            emulator.ca_bundle)) as client, pytest.raises(TerminalError, match="check the endpoint setting"):
+    with RetailPricesClient(Connection(emulator.endpoint.replace("/prices", "/nothing"), ca_bundle=emulator.ca_bundle)
+                            ) as client, pytest.raises(TerminalError, match="check the endpoint setting"):
         client.openai_prices()
 
 
 def test_an_unreachable_endpoint_is_transient(emulator: RetailPricesEmulator) -> None:
-    with RetailPricesClient("https://127.0.0.1:9/api/retail/prices", connection_verify=str(emulator.ca_bundle),
-                            retry_total=0) as client, pytest.raises(TransientError, match="cannot reach"):
+    with RetailPricesClient(Connection("https://127.0.0.1:9/api/retail/prices", ca_bundle=emulator.ca_bundle,
+                                       retries=0)) as client, pytest.raises(TransientError, match="cannot reach"):
         client.openai_prices()
 
 
