@@ -38,6 +38,8 @@ DEFAULT_FILE = "aoai-obs.yaml"
 ENV_PREFIX = "AOAI_OBS_"
 SECRET_HINT = "put it in AOAI_OBS_STORE__URL or use PGPASSWORD / a .pgpass file"
 WEBHOOK_URL_HINT = "set the environment variable AOAI_OBS_BUDGETS__WEBHOOK_URL instead"
+CONNECTION_STRING_HINT = ("set the environment variable AOAI_OBS_BILL__CONNECTION_STRING instead, or better, leave it "
+                          "out and grant the collector's identity Storage Blob Data Reader")
 HOUR = timedelta(hours=1)
 
 
@@ -352,6 +354,24 @@ class ReportsSettings(_Section):
                                    "(`budgets.webhook_url`, in `budgets.webhook_format`).")
 
 
+class BillSettings(_Section):
+    source: str | None = Field(
+        default=None, description="Where `aoai-obs bill import` reads Cost Management exports when no SOURCE is "
+                                  "given: a folder, or a blob container URL `https://<account>.blob.core.windows.net/"
+                                  "<container>[/<prefix>]` (read with DefaultAzureCredential: Storage Blob Data "
+                                  "Reader on the container).")
+    tenant_id: str | None = Field(
+        default=None, description="Entra tenant for reading the container; by default the credential's own.")
+    client_id: str | None = Field(
+        default=None, description="Client id of a user-assigned managed identity to read the container with.")
+    ca_bundle: ConfigPath | None = Field(
+        default=None, description="PEM file of certificate authorities to trust for the storage account (a TLS-"
+                                  "inspecting proxy); relative to the settings file's folder.")
+    connection_string: SecretStr | None = Field(
+        default=None, description="A storage connection string instead of an identity (a storage emulator such as "
+                                  "Azurite, or an account key). A secret: set the variable, never the file.")
+
+
 class DemoSettings(_Section):
     days: Count = Field(
         default=90, ge=1, description="Days of demo traffic the demo generates, ending at the current hour.")
@@ -398,6 +418,7 @@ class Settings(_Section):
     inventory: InventorySettings = Field(default_factory=InventorySettings)
     budgets: BudgetsSettings = Field(default_factory=BudgetsSettings)
     reports: ReportsSettings = Field(default_factory=ReportsSettings)
+    bill: BillSettings = Field(default_factory=BillSettings)
     dashboards: DashboardsSettings = Field(default_factory=DashboardsSettings)
     alerts: Reserved = Field(default_factory=dict, description=_RESERVED)
 
@@ -508,6 +529,11 @@ def load_settings(path: Path | None, environ: Mapping[str, str]) -> Settings:
         del budgets["webhook_url"]  # refused whatever it holds; never validated, so never echoed
         problems.append(Problem(path, lines.get(("budgets", "webhook_url")), "budgets.webhook_url is a credential; "
                                 "settings files must not hold secrets", WEBHOOK_URL_HINT))
+    bill = data.get("bill")
+    if path is not None and isinstance(bill, dict) and "connection_string" in bill:
+        del bill["connection_string"]  # refused whatever it holds; never validated, so never echoed
+        problems.append(Problem(path, lines.get(("bill", "connection_string")), "bill.connection_string is a "
+                                "credential; settings files must not hold secrets", CONNECTION_STRING_HINT))
     overrides, env_problems = _env_overrides(environ)
     origins = {loc: name for loc, value, name in overrides if _apply(data, loc, value)}
     url = data.get("store", {}).get("url") if isinstance(data.get("store"), dict) else None

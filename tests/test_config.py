@@ -530,6 +530,9 @@ def test_every_documented_variable_is_accepted() -> None:
         elif doc.env and doc.path in ("budgets.webhook_format", "budgets.webhook_url"):
             value = "teams" if doc.path.endswith("format") else "https://hooks.example.com/services/x"
             assert load_settings(None, {doc.env: value}) is not None
+        elif doc.env and doc.path.startswith("bill."):
+            value = "https://contoso.blob.core.windows.net/exports" if doc.path.endswith("source") else "x"
+            assert getattr(load_settings(None, {doc.env: value}).bill, doc.path.split(".")[1]) is not None
         elif doc.env:
             assert doc.path in ("store.url", "collector.queries")
 

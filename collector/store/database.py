@@ -271,6 +271,52 @@ def build_metadata() -> sa.MetaData:
         sa.Column("fingerprint", sa.String(64), nullable=False),
         sa.Column("refreshed_at", UtcDateTime(), nullable=False),
     )
+    # The bill (Cost Management exports, collector/cost/bill_import.py): one row per export run kept (the newest of
+    # each export and period) and its Azure OpenAI lines summed per day, resource, meter, charge and currency. Money
+    # and quantities are exact decimal text: exports carry more digits than any float or fixed scale keeps.
+    sa.Table(
+        "bill_runs",
+        metadata,
+        sa.Column("export_id", sa.String(1024), primary_key=True),
+        sa.Column("period_start", UtcDateTime(), primary_key=True),
+        sa.Column("first_day", UtcDateTime(), nullable=False),
+        sa.Column("last_day", UtcDateTime(), nullable=False),
+        sa.Column("export_name", sa.String(256), nullable=False),
+        sa.Column("dataset", sa.String(32), nullable=False),
+        sa.Column("data_version", sa.String(32), nullable=False),
+        sa.Column("run_id", sa.String(256), nullable=False),
+        sa.Column("submitted", UtcDateTime(), nullable=True),
+        sa.Column("source", sa.Text(), nullable=False),
+        sa.Column("lines", sa.Integer(), nullable=False),
+        sa.Column("imported_at", UtcDateTime(), nullable=False),
+    )
+    sa.Table(
+        "bill_lines",
+        metadata,
+        sa.Column("export_id", sa.String(1024), nullable=False),
+        sa.Column("period_start", UtcDateTime(), nullable=False),
+        sa.Column("day", UtcDateTime(), nullable=False),
+        sa.Column("account", sa.String(256), nullable=False),
+        sa.Column("resource_id", sa.String(1024), nullable=False),
+        sa.Column("meter_id", sa.String(128), nullable=False),
+        sa.Column("meter_name", sa.String(256), nullable=False),
+        sa.Column("model", sa.String(128), nullable=False),
+        sa.Column("version", sa.String(64), nullable=False),
+        sa.Column("deployment_type", sa.String(64), nullable=False),
+        sa.Column("kind", sa.String(32), nullable=False),
+        sa.Column("unit", sa.String(64), nullable=False),
+        sa.Column("currency", sa.String(8), nullable=False),
+        sa.Column("charge_type", sa.String(64), nullable=False),
+        sa.Column("pricing_model", sa.String(64), nullable=False),
+        sa.Column("quantity", sa.String(64), nullable=False),
+        sa.Column("billed_cost", sa.String(64), nullable=False),
+        sa.Column("effective_cost", sa.String(64), nullable=False),
+        sa.Column("list_cost", sa.String(64), nullable=False),
+        sa.Column("export_lines", sa.Integer(), nullable=False),
+    )
+    sa.Index("ix_bill_lines_period", metadata.tables["bill_lines"].c.export_id,
+             metadata.tables["bill_lines"].c.period_start)
+    sa.Index("ix_bill_lines_day", metadata.tables["bill_lines"].c.day)
     sa.Table(
         "budget_notifications",
         metadata,

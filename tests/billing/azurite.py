@@ -16,6 +16,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from azure.storage.blob import BlobServiceClient
+
 REPO = Path(__file__).resolve().parents[2]
 ACCOUNT = "devstoreaccount1"
 # Azurite's well-known development account key, published in its README: not a secret.
@@ -69,3 +71,19 @@ def running_azurite(binary: str, folder: Path, timeout: float = 30.0) -> Iterato
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def upload_folder(connection_string: str, container: str, root: Path, under: str = "") -> None:
+    """Copy a folder into a new container, as a Cost Management export would have written it."""
+    service = BlobServiceClient.from_connection_string(connection_string)
+    client = service.create_container(container)
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        name = f"{under}{path.relative_to(root).as_posix()}"
+        with path.open("rb") as data:
+            client.upload_blob(name, data)
+
+
+def container_url(connection_string: str, container: str, prefix: str = "") -> str:
+    """The path-style URL of a container on the emulator (`http://127.0.0.1:port/devstoreaccount1/<container>`)."""
+    endpoint = next(p.split("=", 1)[1] for p in connection_string.split(";") if p.startswith("BlobEndpoint="))
+    return f"{endpoint}/{container}" + (f"/{prefix}" if prefix else "")

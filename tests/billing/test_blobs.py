@@ -2,48 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from azure.storage.blob import BlobServiceClient
 
 from collector.azure_clients import Connection
 from collector.billing.blobs import BlobContainerSource, parse_container_url
 from collector.billing.exports import discover, read_lines
 from collector.billing.folders import FolderSource
 from collector.errors import InputError, TerminalError, TransientError
-from tests.billing.azurite import azurite_binary, running_azurite
+from tests.billing.azurite import container_url as _url
+from tests.billing.azurite import upload_folder as _upload
 from tests.billing.export_files import account_ids, focus_rows, legacy_rows, usages, write_run
-from tests.conftest import unavailable
 
 DAYS = [date(2025, 3, 1) + timedelta(days=i) for i in range(4)]
 T0 = datetime(2025, 3, 5, 6, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def azurite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    binary = azurite_binary()
-    if binary is None:
-        unavailable("Azurite is not installed: npm install --prefix .azurite azurite (or set AOAI_OBS_AZURITE)")
-    assert binary is not None
-    with running_azurite(binary, tmp_path_factory.mktemp("azurite")) as connection_string:
-        yield connection_string
-
-
-def _upload(connection_string: str, container: str, root: Path, under: str = "") -> None:
-    service = BlobServiceClient.from_connection_string(connection_string)
-    client = service.create_container(container)
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        name = f"{under}{path.relative_to(root).as_posix()}"
-        with path.open("rb") as data:
-            client.upload_blob(name, data)
-
-
-def _url(connection_string: str, container: str, prefix: str = "") -> str:
-    endpoint = next(p.split("=", 1)[1] for p in connection_string.split(";") if p.startswith("BlobEndpoint="))
-    return f"{endpoint}/{container}" + (f"/{prefix}" if prefix else "")
 
 
 def test_a_container_reads_the_same_lines_as_the_folder_it_was_copied_from(azurite: str, tmp_path: Path) -> None:
