@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
+import sys
 from collections.abc import Iterable
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import click
@@ -11,11 +15,21 @@ from collector.azure_clients import Connection
 from collector.billing.blobs import BlobContainerSource
 from collector.billing.exports import ExportFile
 from collector.billing.folders import FolderSource
+from collector.billing.meters import describe
+from collector.billing.reconciliation import Reconciliation
+from collector.billing.reconciliation_text import render_text
 from collector.cli.context import Context, utcnow
 from collector.config import BillSettings
 from collector.cost.bill_import import import_bill
+from collector.cost.inventories import build_inventory
+from collector.cost.model import load_cost_model
+from collector.cost.reconcile import reconcile_range
 from collector.errors import InputError
+from collector.rollups.months import parse_month
 from collector.store import bills
+
+#: `reconcile`'s exit code when the month's gap passes the threshold (1 and 2 are errors).
+GAP_EXIT = 3
 
 
 def export_files(source: str, settings: BillSettings) -> Iterable[ExportFile]:
@@ -88,3 +102,61 @@ def bill_runs(obj: Context) -> None:
 
 def _period(run: bills.BillRun) -> str:
     return f"{run.export_name}\t{run.dataset} {run.data_version}\t{run.first_day:%Y-%m-%d}..{run.last_day:%Y-%m-%d}"
+
+
+def parse_threshold(text: str) -> Decimal:
+    """`1%`, `0.5%` or a bare number of percent, as a fraction (0.01 for 1%)."""
+    try:
+        percent = Decimal(text.strip().removesuffix("%").strip())
+    except InvalidOperation:
+        percent = Decimal("NaN")
+    if not percent.is_finite() or not 0 <= percent <= 100:
+        raise InputError([], f"--threshold: {text!r} is not a percentage from 0% to 100% (e.g. 1% or 0.5%)")
+    return percent / 100
+
+
+@click.command("reconcile")
+@click.option("--month", required=True, help="The calendar month (YYYY-MM, UTC) to reconcile.")
+@click.option("--threshold", "threshold_text", default="1%", show_default=True,
+              help="How far the month's gross gap (the absolute gaps of each account and meter, summed) may reach, "
+                   "as a share of the estimate, before the command exits non-zero (3).")
+@click.option("--format", "fmt", type=click.Choice(["text", "csv"]), default="text", show_default=True)
+@click.pass_obj
+def reconcile(obj: Context, month: str, threshold_text: str, fmt: str) -> None:
+    """The estimate (telemetry x price book) beside the imported bill, per account, meter (model, version,
+    deployment type, kind) and day: quantities and cost on both sides, the gap in dollars and percent, and its likely
+    cause (export, quantity, price: with the override that would close a price gap)."""
+    threshold = parse_threshold(threshold_text)
+    start, end = parse_month(month)
+    settings = obj.settings
+    model = load_cost_model(settings, build_inventory(settings).deployments())
+    store = obj.open_store()
+    try:
+        result = reconcile_range(store, model, start, end, utcnow(), threshold=threshold)
+    finally:
+        store.close()
+    if fmt == "csv":
+        click.echo(gaps_csv(result), nl=False)
+    else:
+        click.echo(render_text(result), nl=False)
+    summary = result.summary
+    click.echo(f"reconcile {month}: estimate ${summary.estimated_cost:,.2f}, billed ${summary.billed_cost:,.2f}, "
+               f"gross gap {summary.gross_percent or 0:.2f}% (threshold {threshold * 100:g}%)", err=True)
+    if summary.exceeded:
+        sys.exit(GAP_EXIT)
+
+
+def gaps_csv(result: Reconciliation) -> str:
+    """Every gap as a CSV row, numbers as numbers, for a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["day", "account", "meter", "model", "version", "deployment_type", "kind", "estimated_quantity",
+                     "billed_quantity", "estimated_cost", "billed_cost", "gap", "gap_percent", "cause", "reasons",
+                     "explanation", "suggested_override"])
+    for g in result.gaps:
+        writer.writerow([g.day.isoformat(), g.account, describe(g.meter), g.meter.model, g.meter.version or "",
+                         g.meter.deployment_type, g.meter.kind, g.estimated_quantity, g.billed_quantity,
+                         g.estimated_cost, g.billed_cost, g.gap, "" if g.gap_percent is None else g.gap_percent,
+                         g.cause.value, " ".join(r.value for r in g.reasons), g.explanation,
+                         g.override.describe() if g.override is not None else ""])
+    return out.getvalue()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from collector.cli.bill import bill
+from collector.cli.bill import bill, reconcile
 from collector.cli.collect import collect, status
 from collector.cli.context import Context, Group
 from collector.cli.cost import budgets, cost, export
@@ -32,7 +32,7 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     ctx.obj = Context(config, debug)
 
 
-for command in (workspace, query, collect, status, demo, export, cost, budgets, report, bill):
+for command in (workspace, query, collect, status, demo, export, cost, budgets, report, bill, reconcile):
     main.add_command(command)
 
 if __name__ == "__main__":
