@@ -16,7 +16,8 @@ otherwise the short form is kept as it is, since the year cannot be read from th
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 #: Our deployment types; "Standard" is regional standard and "ProvisionedManaged" regional provisioned, as ARM's
@@ -85,6 +86,28 @@ def describe(meter: MeterKey) -> str:
     """`gpt-4o 2024-11-20 GlobalStandard input`, for messages; a provisioned meter names no model."""
     model = "" if meter.model in ("", ANY_MODEL) else meter.model
     return " ".join(part for part in (model, meter.version or "", meter.deployment_type, meter.kind) if part)
+
+
+def pair_versions(ours: Iterable[tuple[str, MeterKey]],
+                  theirs: Iterable[tuple[str, MeterKey]]) -> dict[tuple[str, MeterKey], MeterKey]:
+    """(account, our meter) -> their meter, where telemetry and the bill spell a version differently (or one side
+    does not know it): when an account's model, type and kind has exactly one version on each side that the other
+    lacks, they are the same meter. Accounts are compared lower-case."""
+    def group(m: MeterKey) -> tuple[str, str, str]:
+        return m.model, m.deployment_type, m.kind
+
+    mine: dict[tuple[str, tuple[str, str, str]], set[MeterKey]] = defaultdict(set)
+    other: dict[tuple[str, tuple[str, str, str]], set[MeterKey]] = defaultdict(set)
+    for account, meter in ours:
+        mine[(account.lower(), group(meter))].add(meter)
+    for account, meter in theirs:
+        other[(account.lower(), group(meter))].add(meter)
+    renamed: dict[tuple[str, MeterKey], MeterKey] = {}
+    for key, meters in mine.items():
+        only_mine, only_theirs = meters - other.get(key, set()), other.get(key, set()) - meters
+        if len(only_mine) == 1 and len(only_theirs) == 1:
+            renamed[(key[0], next(iter(only_mine)))] = next(iter(only_theirs))
+    return renamed
 
 
 @dataclass(frozen=True)

@@ -38,7 +38,15 @@ from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
-from collector.billing.meters import CACHED_INPUT, INPUT, MeterKey, describe, is_provisioned, meter_order
+from collector.billing.meters import (
+    CACHED_INPUT,
+    INPUT,
+    MeterKey,
+    describe,
+    is_provisioned,
+    meter_order,
+    pair_versions,
+)
 from collector.billing.price_gaps import (
     OverrideSuggestion,
     PriceGroup,
@@ -178,22 +186,8 @@ _Cell = tuple[date, str, MeterKey]
 
 
 def _pair_versions(estimated: Sequence[EstimatedLine], billed: Sequence[BilledLine]) -> list[EstimatedLine]:
-    """Telemetry and the bill can spell a version differently (or not know it): when an account's model, type and
-    kind has exactly one version on each side that the other lacks, they are the same meter."""
-    def group(m: MeterKey) -> tuple[str, str, str]:
-        return m.model, m.deployment_type, m.kind
-
-    est: dict[tuple[str, tuple[str, str, str]], set[MeterKey]] = defaultdict(set)
-    bill: dict[tuple[str, tuple[str, str, str]], set[MeterKey]] = defaultdict(set)
-    for e in estimated:
-        est[(e.account.lower(), group(e.meter))].add(e.meter)
-    for b in billed:
-        bill[(b.account.lower(), group(b.meter))].add(b.meter)
-    renamed: dict[tuple[str, MeterKey], MeterKey] = {}
-    for key, meters in est.items():
-        only_est, only_bill = meters - bill.get(key, set()), bill.get(key, set()) - meters
-        if len(only_est) == 1 and len(only_bill) == 1:
-            renamed[(key[0], next(iter(only_est)))] = next(iter(only_bill))
+    """The estimate's meters renamed to the bill's where only the version's spelling differs (`pair_versions`)."""
+    renamed = pair_versions(((e.account, e.meter) for e in estimated), ((b.account, b.meter) for b in billed))
     return [replace(e, meter=renamed.get((e.account.lower(), e.meter), e.meter)) for e in estimated]
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 import sys
 from collections.abc import Iterable
+from datetime import timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from collector.cost.bill_import import import_bill
 from collector.cost.inventories import build_inventory
 from collector.cost.model import load_cost_model
 from collector.cost.reconcile import reconcile_range
+from collector.cost.table import apply_bill
 from collector.errors import InputError
 from collector.rollups.months import parse_month
 from collector.store import bills
@@ -64,9 +66,12 @@ def bill_import(obj: Context, source: str | None) -> None:
     source = source or settings.source
     if not source:
         raise InputError([], "give SOURCE (a folder or a blob container URL) or set bill.source in the settings")
+    model = load_cost_model(obj.settings, build_inventory(obj.settings).deployments())
     store = obj.open_store()
     try:
         summary = import_bill(store, export_files(source, settings), source, utcnow())
+        for run in summary.runs_imported:
+            apply_bill(store, model, run.first_day, run.last_day + timedelta(days=1), utcnow())
     finally:
         store.close()
     for run in summary.runs_imported:

@@ -14,7 +14,7 @@ from collector.collection.health import HealthMetrics
 from collector.collection.run import RunSummary, backfill, collect_once
 from collector.collection.schedule import run_every
 from collector.collection.sources import build_sources, timing_of
-from collector.cost.model import refresh_costs
+from collector.cost.table import refresh_costs
 from collector.errors import InputError
 from collector.report.schedule import reports_after_pass
 from collector.rollups.specs import ROLLUPS, RollupSpec

@@ -21,19 +21,25 @@ from collector.cost.export import DIMENSIONS, parse_by, usage_rows, write_csv, w
 from collector.cost.focus import check_rows, focus_rows, write_focus_csv
 from collector.cost.inventories import build_inventory, resource_ids
 from collector.cost.model import CostModel, attribute_range, load_cost_model, price_facts
+from collector.cost.table import cost_lines, is_whole_days
 from collector.errors import InputError, TerminalError
 from collector.rollups.months import parse_month
-from collector.store.database import Store
 
 
-def _attribution(obj: Context, start: datetime, end: datetime) -> tuple[Attribution, CostModel]:
-    """(attribution of [start, end), cost model) from the settings' store, price book, rules and inventory."""
+def _attribution(obj: Context, start: datetime, end: datetime,
+                 hourly: bool = False) -> tuple[Attribution, CostModel]:
+    """(cost of [start, end), cost model) from the settings' store, price book, rules and inventory: the daily cost
+    every surface reads (billed where a bill covers an account's day, estimated elsewhere), unless the range or the
+    grouping needs hours, which only the estimate has."""
     settings = obj.settings
     inventory = build_inventory(settings)
     model = load_cost_model(settings, inventory.deployments())
-    store = Store.open(settings.store.url)
+    store = obj.open_store()
     try:
-        return attribute_range(store, model, start, end), model
+        if hourly or not is_whole_days(start, end):
+            click.echo("note: hourly figures are estimates (telemetry x price book): the bill is daily", err=True)
+            return attribute_range(store, model, start, end), model
+        return cost_lines(store, model, start, end, utcnow()), model
     finally:
         store.close()
 
@@ -75,7 +81,7 @@ def export_usage(obj: Context, start_text: str | None, end_text: str | None, mon
     if fmt == "parquet" and (out is None or str(out) == "-"):
         raise InputError([], "--format parquet needs --out FILE")
     start, end = _range(obj, start_text, end_text, month)
-    attribution, model = _attribution(obj, start, end)
+    attribution, model = _attribution(obj, start, end, hourly="hour" in by)
     inventory = {(d.account, d.name): d for d in model.deployments}
     rows = usage_rows(attribution, inventory, by, start)
     if fmt == "parquet":
@@ -164,7 +170,7 @@ def cost(obj: Context, start_text: str | None, end_text: str | None, month: str 
         now = utcnow()
         month = f"{now.year:04d}-{now.month:02d}"
     start, end = _range(obj, start_text, end_text, month)
-    attribution, model = _attribution(obj, start, end)
+    attribution, model = _attribution(obj, start, end, hourly="hour" in by)
     rows = usage_rows(attribution, {(d.account, d.name): d for d in model.deployments}, by, start)
     click.echo(f"cost {start:%Y-%m-%d} .. {end:%Y-%m-%d} (UTC), from the store's hourly rollups", err=True)
     click.echo(usage_table(rows, by), nl=False)
@@ -180,7 +186,7 @@ def budgets(obj: Context) -> None:
     job = obj.cost_job()
     if not job.budgets.budgets:
         raise InputError([], "no budgets: set budgets.file to a budgets YAML (see examples/budgets.yaml)")
-    store = Store.open(obj.settings.store.url)
+    store = obj.open_store()
     try:
         statuses = job.statuses(store, utcnow())
     finally:

@@ -29,6 +29,9 @@ MICRO_USD = Decimal("0.000001")
 _GUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 DIRECT, OWNER, ESTIMATED, UNALLOCATED, IDLE = "direct", "owner", "estimated", "unallocated", "idle"
 METHODS = (DIRECT, OWNER, ESTIMATED, UNALLOCATED, IDLE)
+#: What a cost figure rests on: the bill allocated to teams (`collector.cost.ledger`), or telemetry priced by the
+#: price book (every figure attribution itself makes).
+BILLED, ESTIMATE = "billed", "estimate"
 RULE_KINDS = ("apim_subscription", "caller", "deployment", "tag", "owner")
 ESTIMATE_BY = ("requests", "request_bytes")
 SPLITS = ("tokens", "even", "fixed")
@@ -298,6 +301,7 @@ class CostLine:
     cost: Decimal  # USD, a multiple of MICRO_USD
     price_id: str | None
     unpriced: bool  # no price (or no rate) matched: cost 0, flagged, never dropped
+    basis: str = ESTIMATE  # BILLED or ESTIMATE
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Pure: attributed cost as usage export rows (grouped by what the user asks for), and their CSV and Parquet writers.
 
-One row per period, the chosen dimensions, attribution method and price id; method and price id are always kept
-apart, so every figure says how it was attributed and priced. Grouping by deployment also fills its account, model
+One row per period, the chosen dimensions, attribution method, price id and basis; they are always kept apart, so
+every figure says how it was attributed and priced, and whether it is the bill allocated to teams (`billed`, price
+id `bill`) or telemetry priced by the book (`estimate`). Grouping by deployment also fills its account, model
 and deployment type (a deployment is an account's, with one model and type); other dimensions not grouped by are
 empty. Periods are UTC
 (`hour`, `day` or `month`); with none of them, one period starting at the export's start. Cost is exact: the sum of
@@ -26,7 +27,7 @@ PERIODS = ("hour", "day", "month")
 BY_CHOICES = (*DIMENSIONS, *PERIODS)
 COLUMNS = ("period_start", "team", "account", "deployment", "model", "deployment_type", "requests",
            "prompt_tokens", "cached_tokens", "completion_tokens", "cost_usd", "attribution_method", "price_id",
-           "unpriced")
+           "unpriced", "basis")
 FORMATS = ("csv", "parquet")
 
 
@@ -76,7 +77,7 @@ def usage_rows(attribution: Attribution, deployments: Mapping[tuple[str, str], D
         values = {"team": line.team, "account": line.account, "deployment": line.deployment,
                   "model": dep.model if dep else "", "deployment_type": dep.deployment_type if dep else ""}
         key = (period_start(line.bucket, period, start), *(values[d] if d in by else "" for d in DIMENSIONS),
-               line.method, line.price_id or "")
+               line.method, line.price_id or "", line.basis)
         total = sums.setdefault(key, _Sum())
         total.requests += line.requests
         total.prompt_tokens += line.prompt_tokens
@@ -88,7 +89,7 @@ def usage_rows(attribution: Attribution, deployments: Mapping[tuple[str, str], D
     for key in sorted(sums):
         total = sums[key]
         rows.append(dict(zip(COLUMNS, (*key[:6], total.requests, total.prompt_tokens, total.cached_tokens,
-                                       total.completion_tokens, total.cost, key[6], key[7], total.unpriced),
+                                       total.completion_tokens, total.cost, key[6], key[7], total.unpriced, key[8]),
                              strict=True)))
     return rows
 

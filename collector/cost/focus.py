@@ -3,9 +3,11 @@
 Grain: one row per UTC day (clamped to the billing period), account, deployment, team, attribution method and
 price id; the attribution's hourly lines are summed into it, so cost and tokens add up exactly to the attribution.
 
-These rows are OUR estimate (telemetry priced with the price book), not Microsoft's invoice: ChargeDescription
-says so and `x_CostBasis` is always "estimate". FOCUS wants BilledCost to add up to the invoice; a FinOps hub should
-load this dataset next to the real bill, not instead of it.
+Each row says what it rests on in `x_CostBasis` and its ChargeDescription: `billed`, the invoice's cost (an imported
+Cost Management export) allocated to teams by telemetry, exact to the cent per billed line; or `estimate`,
+telemetry priced with the price book, for days and accounts no imported bill covers. A FinOps hub should load this
+dataset next to the real bill (it splits the same cost by team), not add it to it. FOCUS 1.2 has no allocation
+columns, so the allocation is told in x_ columns (x_Team, x_AttributionMethod, x_CostBasis).
 
 Spec facts used (FinOps Open Cost and Usage Specification 1.2, https://focus.finops.org/focus-specification/v1-2/;
 column files in github.com/FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, specification/columns/*.md):
@@ -38,7 +40,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
-from collector.cost.attribution import IDLE, Attribution, CostLine, DeploymentInfo
+from collector.cost.attribution import BILLED, IDLE, Attribution, CostLine, DeploymentInfo
 from collector.cost.pricing import PROVISIONED_TYPES, PriceBook
 
 FOCUS_VERSION = "1.2"
@@ -175,13 +177,13 @@ def focus_rows(
         raise ValueError(f"{len(outside)} attributed line(s) fall outside the billing period "
                          f"{iso_utc(billing_period_start)} .. {iso_utc(billing_period_end)}, the first at "
                          f"{iso_utc(outside[0].bucket)}; attribute only the period being exported")
-    charges: dict[tuple[datetime, str, str, str, str, str | None], _Charge] = {}
+    charges: dict[tuple[datetime, str, str, str, str, str | None, str], _Charge] = {}
     for line in attribution.lines:
-        key = (_day(line.bucket), line.account, line.deployment, line.team, line.method, line.price_id)
+        key = (_day(line.bucket), line.account, line.deployment, line.team, line.method, line.price_id, line.basis)
         _add(charges.setdefault(key, _Charge()), line)
     rows = []
-    for (day, account, name, team, method, price_id), charge in sorted(
-            charges.items(), key=lambda kv: (kv[0][:5], kv[0][5] or "")):
+    for (day, account, name, team, method, price_id, basis), charge in sorted(
+            charges.items(), key=lambda kv: (kv[0][:5], kv[0][5] or "", kv[0][6])):
         dep = inventory.get((account, name), DeploymentInfo(account, name, "", None, ""))
         start, end = max(day, billing_period_start), min(day + _DAY, billing_period_end)
         provisioned = dep.deployment_type in PROVISIONED_TYPES
@@ -211,8 +213,10 @@ def focus_rows(
             "ChargeClass": "",
             "ChargeDescription": (
                 f"Azure OpenAI {what} on {account}/{name} ({sku_id}) attributed to {team} by {method}"
-                f"{'; no price matched, priced at 0' if charge.unpriced else ''}. Estimate by aoai-observatory "
-                f"from telemetry and its price book, not the invoice."),
+                f"{'; no price matched, priced at 0' if charge.unpriced else ''}. "
+                + ("The invoice's cost (Cost Management export) allocated to teams by aoai-observatory."
+                   if basis == BILLED else
+                   "Estimate by aoai-observatory from telemetry and its price book, not the invoice.")),
             "ChargePeriodEnd": iso_utc(end),
             "ChargePeriodStart": iso_utc(start),
             "ContractedCost": cost,
@@ -241,7 +245,7 @@ def focus_rows(
             "x_PriceId": price_id or "",
             "x_PriceSource": (sources or {}).get(price_id or "", ""),
             "x_Unpriced": "true" if charge.unpriced else "false",
-            "x_CostBasis": "estimate",
+            "x_CostBasis": basis,
             "x_Account": account,
             "x_Deployment": name,
             "x_Model": dep.model,

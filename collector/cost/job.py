@@ -16,7 +16,8 @@ from collector.config import Settings
 from collector.cost.attribution import MICRO_USD, DeploymentInfo
 from collector.cost.budget_alerts import Send, notify_budgets
 from collector.cost.budgets import Budgets, BudgetStatus, evaluate_all, load_budgets, spend_by_scope
-from collector.cost.model import CostModel, bring_costs_up_to_date, load_cost_model
+from collector.cost.model import CostModel, load_cost_model
+from collector.cost.table import bring_costs_up_to_date
 from collector.cost.webhook import WebhookSender
 from collector.rollups.months import Period, month_of, previous_month
 from collector.store.database import Store

@@ -36,7 +36,8 @@ from collector.cost.attribution import IDLE, MICRO_USD, UNALLOCATED, DeploymentI
 from collector.cost.budgets import TEAM, Budgets, BudgetStatus, evaluate_all, load_budgets, spend_by_scope
 from collector.cost.inventories import build_inventory
 from collector.cost.job import collected_until
-from collector.cost.model import load_cost_model, refresh_costs, stale_days
+from collector.cost.model import load_cost_model
+from collector.cost.table import refresh_costs, stale_days
 from collector.errors import InputError
 from collector.report.charts import team_colours
 from collector.rollups.months import Period, previous_month

@@ -151,6 +151,8 @@ POSTGRESQL_ONLY_INDEX = "ix_latency_1d_series"
 
 #: An index only SQLite gets: the cost table by day and team, covering (PostgreSQL hashes those reads faster).
 SQLITE_ONLY_INDEX = "ix_cost_daily_day_team"
+#: The basis of a cost figure: the bill allocated to teams, or telemetry priced by the book.
+BILLED, ESTIMATE = "billed", "estimate"
 COST_DAY_TEAM = ("day", "team", "method", "requests", "prompt_tokens", "cached_tokens", "completion_tokens",
                  "cost_micro_usd", "unpriced")
 #: The daily latency histogram of each account, its deployments merged: the latency series of a long view of every
@@ -241,25 +243,31 @@ def build_metadata() -> sa.MetaData:
         sa.Column("failed_window_end", UtcDateTime(), nullable=True),
     )
     # Attributed cost per UTC day: derived from the hourly rollups by the cost model (collector/cost/model.py), kept
-    # so that dashboards and budgets read a year in milliseconds. `cost_days` says which price book, rules and
-    # inventory (their fingerprint) priced each day: a changed book re-prices the days it no longer matches.
-    sa.Table(
-        "cost_daily",
-        metadata,
-        sa.Column("day", UtcDateTime(), primary_key=True),
-        sa.Column("account", sa.String(256), primary_key=True),
-        sa.Column("deployment", sa.String(256), primary_key=True),
-        sa.Column("team", sa.String(256), primary_key=True),
-        sa.Column("method", sa.String(16), primary_key=True),
-        sa.Column("price_id", sa.String(512), primary_key=True),
-        sa.Column("requests", sa.BigInteger(), nullable=False),
-        sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cached_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cost_micro_usd", sa.BigInteger(), nullable=False),
-        sa.Column("unpriced", sa.Integer(), nullable=False),
-        sqlite_with_rowid=False,
-    )
+    # so that dashboards and budgets read a year in milliseconds. `cost_estimate_daily` is the estimate (telemetry x
+    # price book); `cost_daily` is what every cost surface reads: the estimate where no bill covers an account's
+    # day, and the bill allocated to teams where one does (`basis` says which; collector/cost/ledger.py). `cost_days`
+    # says which price book, rules and inventory (their fingerprint) priced each day: a changed book re-prices the
+    # days it no longer matches.
+    for name in ("cost_daily", "cost_estimate_daily"):
+        sa.Table(
+            name,
+            metadata,
+            sa.Column("day", UtcDateTime(), primary_key=True),
+            sa.Column("account", sa.String(256), primary_key=True),
+            sa.Column("deployment", sa.String(256), primary_key=True),
+            sa.Column("team", sa.String(256), primary_key=True),
+            sa.Column("method", sa.String(16), primary_key=True),
+            sa.Column("price_id", sa.String(512), primary_key=True),
+            sa.Column("requests", sa.BigInteger(), nullable=False),
+            sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
+            sa.Column("cached_tokens", sa.BigInteger(), nullable=False),
+            sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
+            sa.Column("cost_micro_usd", sa.BigInteger(), nullable=False),
+            sa.Column("unpriced", sa.Integer(), nullable=False),
+            *((sa.Column("basis", sa.String(8), nullable=False, server_default=ESTIMATE),)
+              if name == "cost_daily" else ()),
+            sqlite_with_rowid=False,
+        )
     # The teams ever seen (for stable colours) in a few index probes rather than a scan of the whole table.
     sa.Index("ix_cost_daily_team", metadata.tables["cost_daily"].c.team, metadata.tables["cost_daily"].c.day)
     # SQLite: cost per day and team (the cost page's daily series by team), covering, read in its grouping order.
@@ -600,23 +608,43 @@ class Store:
     # -- attributed cost per day ---------------------------------------------------------------------------
 
     def replace_cost_days(self, start: datetime, end: datetime, rows: Sequence[Mapping[str, Any]],
-                          fingerprint: str, now: datetime) -> None:
-        """Replace the days [start, end) of `cost_daily` with `rows` (dicts of its columns) and mark each day as
-        priced by `fingerprint`, in one transaction."""
-        table, days = self.tables["cost_daily"], self.tables["cost_days"]
+                          fingerprint: str, now: datetime,
+                          ledger: Sequence[Mapping[str, Any]] | None = None) -> None:
+        """Replace the days [start, end) of the estimate (`cost_estimate_daily`) with `rows` and of what the cost
+        surfaces read (`cost_daily`) with `ledger` (by default the estimate itself, basis `estimate`), and mark each
+        day as priced by `fingerprint`, in one transaction."""
+        estimate, days = self.tables["cost_estimate_daily"], self.tables["cost_days"]
         day_starts = []
         at = start
         while at < end:
             day_starts.append(at)
             at += timedelta(days=1)
         with self.engine.begin() as conn:
-            conn.execute(sa.delete(table).where(table.c.day >= start, table.c.day < end))
+            conn.execute(sa.delete(estimate).where(estimate.c.day >= start, estimate.c.day < end))
             if rows:
-                conn.execute(sa.insert(table), [dict(r) for r in rows])
+                conn.execute(sa.insert(estimate), [dict(r) for r in rows])
+            self._replace_ledger(conn, start, end, ledger if ledger is not None else
+                                 [{**r, "basis": ESTIMATE} for r in rows])
             conn.execute(sa.delete(days).where(days.c.day >= start, days.c.day < end))
             if day_starts:
                 conn.execute(sa.insert(days), [{"day": d, "fingerprint": fingerprint, "refreshed_at": now}
                                                for d in day_starts])
+
+    def replace_ledger_days(self, start: datetime, end: datetime, ledger: Sequence[Mapping[str, Any]],
+                            now: datetime) -> None:
+        """Replace the days [start, end) of `cost_daily` (after a bill was imported); the estimate stays, and the
+        days' refresh time moves so that what is cached on the table is read again."""
+        days = self.tables["cost_days"]
+        with self.engine.begin() as conn:
+            self._replace_ledger(conn, start, end, ledger)
+            conn.execute(sa.update(days).where(days.c.day >= start, days.c.day < end).values(refreshed_at=now))
+
+    def _replace_ledger(self, conn: Connection, start: datetime, end: datetime,
+                        ledger: Sequence[Mapping[str, Any]]) -> None:
+        table = self.tables["cost_daily"]
+        conn.execute(sa.delete(table).where(table.c.day >= start, table.c.day < end))
+        if ledger:
+            conn.execute(sa.insert(table), [dict(r) for r in ledger])
 
     def cost_day_fingerprints(self, start: datetime, end: datetime) -> dict[datetime, str]:
         """Day -> the fingerprint of the cost model that priced it, for the days of [start, end) priced at all."""
@@ -638,10 +666,12 @@ class Store:
         return min(found) if found else None
 
     def read_cost_daily(self, start: datetime, end: datetime, by: Sequence[str] = ("day", "team"),
-                        where: Mapping[str, Sequence[str]] | None = None) -> list[dict[str, Any]]:
-        """`cost_daily` summed in the database per `by` (any of its key columns) over the days of [start, end),
-        optionally restricted to values per key column; `cost_micro_usd` is exact (integers)."""
-        table = self.tables["cost_daily"]
+                        where: Mapping[str, Sequence[str]] | None = None, *,
+                        estimate: bool = False) -> list[dict[str, Any]]:
+        """`cost_daily` (with `estimate`, `cost_estimate_daily`) summed in the database per `by` (any of its key
+        columns) over the days of [start, end), optionally restricted to values per key column; `cost_micro_usd`
+        is exact (integers)."""
+        table = self.tables["cost_estimate_daily" if estimate else "cost_daily"]
         keys = [table.c[k] for k in by]
         query = (
             sa.select(*keys, *(sa.func.sum(table.c[m]).label(m) for m in (
@@ -739,7 +769,7 @@ class Store:
         """Every rollup table and the watermarks, rows in key order: what "the same store" means in tests."""
         with self.engine.connect() as conn:
             for name in sorted(self.tables):
-                if name in ("job_status", "cost_daily", "cost_days", "budget_notifications"):
+                if name in ("job_status", "cost_daily", "cost_estimate_daily", "cost_days", "budget_notifications"):
                     continue  # derived from the rollups, or the collector's own bookkeeping
                 table = self.tables[name]
                 order = [c for c in table.primary_key.columns]

@@ -8,12 +8,16 @@ JSON Azure logs) and the deployments' capacity, never from the collector's rollu
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import shutil
 from collections import defaultdict
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -23,12 +27,19 @@ from collector.billing.meters import parse_meter
 from collector.billing.reconciliation import Cause, Reason, Reconciliation
 from collector.cli.main import main
 from collector.collection.run import Timing, backfill
+from collector.config import load_settings
 from collector.cost.attribution import DeploymentInfo, load_attribution_rules
 from collector.cost.bill_import import import_bill
+from collector.cost.job import month_spend
 from collector.cost.model import CostModel
 from collector.cost.pricing import MILLION, load_price_book, price_for
 from collector.cost.reconcile import reconcile_range
+from collector.cost.table import apply_bill, refresh_costs
+from collector.errors import InputError
+from collector.report.data import load_report
+from collector.rollups.months import month_of
 from collector.rollups.specs import ROLLUPS
+from collector.store import bills, reads
 from collector.store.database import Store
 from collector.workspace.demo import DEMO_ORG
 from collector.workspace.engine import Workspace
@@ -158,7 +169,10 @@ def reconciled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Recon
     exports = root / "exports"
     write_run(exports, list(focus_rows(_bill(workspace, model), others=0)), start=DAYS[0], end=DAYS[-1],
               run_id="run-1", submitted=NOW, fmt="csv.gz")
+    refresh_costs(store, model, START, END, NOW)
+    shutil.copy(root / "store.sqlite", root / "unbilled.sqlite")  # the same telemetry, no bill
     import_bill(store, FolderSource(exports).files(), str(exports), NOW)
+    apply_bill(store, model, START, END, NOW)
     try:
         yield reconcile_range(store, model, *MARCH, NOW, threshold=Decimal("0.01")), root, workspace
     finally:
@@ -233,3 +247,99 @@ def test_the_command_prints_the_causes_and_exits_3_past_the_threshold(
     assert loose.exit_code == 0, loose.output
     header = loose.stdout.splitlines()[0].split(",")
     assert header[:3] == ["day", "account", "meter"] and "cause" in header
+
+
+def _config(root: Path, workspace: Path, store: str) -> Path:
+    config = root / f"aoai-obs-{store}.yaml"
+    config.write_text(f"sources:\n  - name: demo\n    kind: workspace\n    path: {workspace}\n"
+                      f"store:\n  url: sqlite:///{root / store}\n"
+                      f"prices:\n  book: {EXAMPLES / 'demo-prices.yaml'}\n"
+                      f"teams:\n  rules: {EXAMPLES / 'demo-teams.yaml'}\n"
+                      f"inventory:\n  from_azure: false\n")
+    return config
+
+
+def _cli(config: Path, *args: str) -> str:
+    result = CliRunner().invoke(main, ["--config", str(config), *args], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+def _by_team(rows: list[dict[str, str]], team: str, cost: str) -> dict[str, Decimal]:
+    found: dict[str, Decimal] = defaultdict(Decimal)
+    for row in rows:
+        found[row[team]] += Decimal(row[cost])
+    return {k: v for k, v in found.items() if v}
+
+
+@pytest.mark.parametrize("store_name", ["store.sqlite", "unbilled.sqlite"])
+@pytest.mark.parametrize("month", ["2026-02", "2026-03", "2026-04"])
+def test_every_cost_surface_gives_the_same_figures_per_team_to_the_cent(
+        reconciled: tuple[Reconciliation, Path, Path], store_name: str, month: str) -> None:
+    """`aoai-obs cost`, `export usage`, `export focus`, the Cost page's reads, the monthly report and budgets, for
+    a month before any data, one with data (billed or not) and one after."""
+    _, root, workspace = reconciled
+    config = _config(root, workspace, store_name)
+    period = month_of(datetime.strptime(month, "%Y-%m").replace(tzinfo=UTC))
+    usage = list(csv.DictReader(io.StringIO(_cli(config, "export", "usage", "--month", month, "--by", "team"))))
+    focus = list(csv.DictReader(io.StringIO(_cli(config, "export", "focus", "--month", month))))
+    table = _cli(config, "cost", "--month", month, "--by", "team").splitlines()[1:-1]
+    cli = _by_team([{"team": line.split()[2], "cost": line.split()[-1].replace(",", "")} for line in table],
+                   "team", "cost")
+    settings = load_settings(config, {})
+    store = Store.open(settings.store.url)
+    try:
+        page = {r["team"]: Decimal(r["cost_micro_usd"]) / MILLION
+                for r in reads.cost_rows(store, period.start, period.end, by=("team",)) if r["cost_micro_usd"]}
+        if month == "2026-04":  # after the collected data: the report refuses rather than show an empty month
+            with pytest.raises(InputError, match="nothing is collected for 2026-04 yet"):
+                load_report(settings, store, period, None, NOW)
+            report_teams: tuple[Any, ...] = ()
+        else:
+            report_teams = load_report(settings, store, period, None, NOW).teams
+        budgets = {k[1]: v for k, v in month_spend(store, period, period.end).items() if k[0] == "team" and v}
+    finally:
+        store.close()
+    from_report = {line.name: Decimal(line.current.cost_micro_usd) / MILLION for line in report_teams
+                   if line.current.cost_micro_usd}
+    figures = _by_team(usage, "team", "cost_usd")
+    assert _by_team(focus, "x_Team", "BilledCost") == figures
+    assert page == figures
+    assert from_report == figures
+    assert {team: cost.quantize(Decimal("0.01")) for team, cost in figures.items()} == cli
+    assert budgets == figures  # spend per team scope (no budget is set for unallocated or idle)
+    if month != "2026-03":
+        assert figures == {}
+    else:
+        assert set(figures) >= {"idle", "platform"}
+        bases = {row["basis"] for row in usage}
+        assert bases == ({"billed", "estimate"} if store_name == "store.sqlite" else {"estimate"})
+
+
+def test_the_allocated_bill_adds_up_to_the_bill_per_account_and_day(
+        reconciled: tuple[Reconciliation, Path, Path]) -> None:
+    _, root, _ = reconciled
+    store = Store.open(f"sqlite:///{root / 'store.sqlite'}")
+    try:
+        rows = store.read_cost_daily(*MARCH, by=("day", "account", "basis"))
+        billed_lines = bills_read(store)
+    finally:
+        store.close()
+    allocated = {(r["day"].date(), r["account"]): Decimal(r["cost_micro_usd"]) / MILLION for r in rows
+                 if r["basis"] == "billed"}
+    assert allocated == billed_lines
+    estimated = {(r["day"].date(), r["account"]) for r in rows if r["basis"] == "estimate"}
+    unbilled_account, unbilled_day = UNBILLED
+    assert estimated == {(MISSING_DAY, "contoso-aoai-eus"), (MISSING_DAY, "contoso-aoai-swc"),
+                         (unbilled_day, unbilled_account)}
+
+
+def bills_read(store: Store) -> dict[tuple[date, str], Decimal]:
+    """The stored bill per day and account, each line rounded to the cent as the allocation rounds it."""
+    per_line: dict[tuple[date, str, str], Decimal] = defaultdict(Decimal)
+    for row in bills.read_lines(store, *MARCH):
+        per_line[(row["day"].date(), row["account"], row["meter_id"])] += Decimal(row["billed_cost"])
+    found: dict[tuple[date, str], Decimal] = defaultdict(Decimal)
+    for (day, account, _), cost in per_line.items():
+        found[(day, account)] += cost.quantize(Decimal("0.01"))
+    return dict(found)

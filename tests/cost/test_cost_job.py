@@ -20,8 +20,9 @@ from collector.cost.attribution import MICRO_USD, load_attribution_rules
 from collector.cost.budgets import Budget, Budgets
 from collector.cost.inventory import demo_inventory
 from collector.cost.job import CostJob
-from collector.cost.model import CostModel, attribute_range, bring_costs_up_to_date, fingerprint, stale_days
+from collector.cost.model import CostModel, attribute_range
 from collector.cost.pricing import Override, load_price_book
+from collector.cost.table import bring_costs_up_to_date, fingerprint, stale_days
 from collector.cost.webhook import WebhookSender
 from collector.rollups.specs import ROLLUPS
 from collector.store.database import Store

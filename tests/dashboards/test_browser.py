@@ -31,7 +31,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from collector.collection.run import Timing, backfill
 from collector.config import load_settings
 from collector.cost.inventory import demo_inventory
-from collector.cost.model import load_cost_model, refresh_costs
+from collector.cost.model import load_cost_model
+from collector.cost.table import refresh_costs
 from collector.rollups.specs import REQUESTS, ROLLUPS
 from collector.store.database import Store
 from collector.workspace.demo import DEMO_ORG

@@ -29,7 +29,8 @@ from collector.collection.run import Timing, backfill
 from collector.config import Settings, load_settings
 from collector.cost.attribution import MICRO_USD
 from collector.cost.inventories import build_inventory
-from collector.cost.model import bring_costs_up_to_date, load_cost_model
+from collector.cost.model import load_cost_model
+from collector.cost.table import bring_costs_up_to_date
 from collector.report.pdf import find_chromium
 from collector.report.schedule import monthly_report_due, reports_after_pass
 from collector.rollups.months import month_of
