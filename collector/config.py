@@ -293,7 +293,15 @@ class PricesSettings(_Section):
     book: ConfigPath | None = Field(
         default=None, description="Price book YAML (effective-dated prices per model, deployment type and region, "
                                   "with provenance and overrides); relative to the settings file's folder. Empty: "
-                                  "the shipped default book (collector/cost/pricebook/default.yaml).")
+                                  "the shipped default book (collector/cost/pricebook/default.yaml). `aoai-obs "
+                                  "prices sync` writes Azure's list prices into this file unless given --out.")
+    retail_endpoint: str = Field(
+        default="https://prices.azure.com/api/retail/prices",
+        description="Azure Retail Prices API that `aoai-obs prices sync` reads (no sign-in); set it to reach the "
+                    "API through a mirror or proxy.")
+    ca_bundle: ConfigPath | None = Field(
+        default=None, description="PEM file of certificate authorities to trust for the Retail Prices API instead "
+                                  "of the system's (a TLS-inspecting proxy); relative to the settings file's folder.")
 
 
 class InventorySettings(_Section):
