@@ -530,8 +530,17 @@ def test_every_documented_variable_is_accepted() -> None:
         elif doc.env and doc.path in ("budgets.webhook_format", "budgets.webhook_url"):
             value = "teams" if doc.path.endswith("format") else "https://hooks.example.com/services/x"
             assert load_settings(None, {doc.env: value}) is not None
+        elif doc.env and doc.path == "prices.retail_endpoint":
+            url = "https://prices.example.com/api/retail/prices"
+            assert load_settings(None, {doc.env: url}).prices.retail_endpoint == url
         elif doc.env:
             assert doc.path in ("store.url", "collector.queries")
+
+
+def test_the_retail_prices_endpoint_must_be_a_url() -> None:
+    with pytest.raises(InputError) as caught:
+        load_settings(None, {"AOAI_OBS_PRICES__RETAIL_ENDPOINT": "prices.azure.com"})
+    assert "AOAI_OBS_PRICES__RETAIL_ENDPOINT" in str(caught.value) and "is not a URL" in str(caught.value)
 
 
 def test_the_markdown_table_lists_every_setting() -> None:
