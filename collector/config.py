@@ -104,6 +104,13 @@ def _config_path(value: Path, info: ValidationInfo) -> Path:
     return value if base is None or value.is_absolute() else Path(os.path.normpath(base / value))
 
 
+def _http_url(value: str) -> str:
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc:
+        raise ValueError(f"{value!r} is not a URL: write it whole, e.g. https://prices.azure.com/api/retail/prices")
+    return value
+
+
 def _redact(url: str) -> str:
     return re.sub(r"(://[^/:@]*):[^/@]*@", r"\1:***@", url)
 
@@ -295,7 +302,15 @@ class PricesSettings(_Section):
     book: ConfigPath | None = Field(
         default=None, description="Price book YAML (effective-dated prices per model, deployment type and region, "
                                   "with provenance and overrides); relative to the settings file's folder. Empty: "
-                                  "the shipped default book (collector/cost/pricebook/default.yaml).")
+                                  "the shipped default book (collector/cost/pricebook/default.yaml). `aoai-obs "
+                                  "prices sync` writes Azure's list prices into this file unless given --out.")
+    retail_endpoint: Annotated[str, AfterValidator(_http_url)] = Field(
+        default="https://prices.azure.com/api/retail/prices",
+        description="Azure Retail Prices API that `aoai-obs prices sync` reads (no sign-in); set it to reach the "
+                    "API through a mirror or proxy.")
+    ca_bundle: ConfigPath | None = Field(
+        default=None, description="PEM file of certificate authorities to trust for the Retail Prices API instead "
+                                  "of the system's (a TLS-inspecting proxy); relative to the settings file's folder.")
 
 
 class InventorySettings(_Section):

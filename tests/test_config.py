@@ -533,8 +533,17 @@ def test_every_documented_variable_is_accepted() -> None:
         elif doc.env and doc.path.startswith("bill."):
             value = "https://contoso.blob.core.windows.net/exports" if doc.path.endswith("source") else "x"
             assert getattr(load_settings(None, {doc.env: value}).bill, doc.path.split(".")[1]) is not None
+        elif doc.env and doc.path == "prices.retail_endpoint":
+            url = "https://prices.example.com/api/retail/prices"
+            assert load_settings(None, {doc.env: url}).prices.retail_endpoint == url
         elif doc.env:
             assert doc.path in ("store.url", "collector.queries")
+
+
+def test_the_retail_prices_endpoint_must_be_a_url() -> None:
+    with pytest.raises(InputError) as caught:
+        load_settings(None, {"AOAI_OBS_PRICES__RETAIL_ENDPOINT": "prices.azure.com"})
+    assert "AOAI_OBS_PRICES__RETAIL_ENDPOINT" in str(caught.value) and "is not a URL" in str(caught.value)
 
 
 def test_the_markdown_table_lists_every_setting() -> None:

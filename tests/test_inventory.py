@@ -104,7 +104,7 @@ deployments:
   - account: aoai
     name: c
     model: gpt-4o
-    type: DataZoneBatch
+    type: DeveloperTier
     capacity: lots
     tags:
       team: [a, b]
@@ -137,7 +137,7 @@ def test_every_problem_is_reported_at_once_with_its_line(tmp_path: Path) -> None
     assert (6, "deployments[1].capacity: a provisioned deployment needs its capacity in PTUs",
             "write e.g. `capacity: 50`") in found
     assert (10, "deployments[1].region: 'East US' is not an ARM location", "write 'eastus'") in found
-    assert any(line == 14 and "'DataZoneBatch' has no deployment type in the price book" in message
+    assert any(line == 14 and "'DeveloperTier' has no deployment type in the price book" in message
                for line, message, _ in found)
     assert (15, "deployments[2].capacity: 'lots' is not a whole number of thousands of tokens per minute (K TPM)",
             "") in found
@@ -180,7 +180,7 @@ VALUES: dict[str, st.SearchStrategy[Any]] = {
     "name": st.sampled_from(["gpt-4o", "d", ""]),
     "model": st.sampled_from(["gpt-4o", "o4-mini"]),
     "version": st.sampled_from(["2024-11-20", "1"]),
-    "type": st.sampled_from([*DEPLOYMENT_TYPES, *AZURE_SKUS, "DataZoneBatch", "Global", "standard"]),
+    "type": st.sampled_from([*DEPLOYMENT_TYPES, *AZURE_SKUS, "DeveloperTier", "Global", "standard"]),
     "region": st.sampled_from(["eastus", "East US", "swedencentral"]),
     "capacity": st.integers(-1, 2000),
     "owner_team": st.sampled_from(["platform", ""]),
@@ -212,7 +212,8 @@ def test_generated_files_never_crash(tmp_path: Path, entries: Any) -> None:
 def test_every_price_book_type_has_its_azure_sku() -> None:
     assert set(AZURE_SKUS.values()) == set(DEPLOYMENT_TYPES)
     assert deployment_type_of_sku("globalprovisionedmanaged") == "GlobalProvisioned"
-    assert deployment_type_of_sku("DataZoneBatch") is None
+    assert deployment_type_of_sku("datazonebatch") == "DataZoneBatch"
+    assert deployment_type_of_sku("DeveloperTier") is None
 
 
 def test_the_demo_inventory_is_the_demo_organisation() -> None:

@@ -140,7 +140,8 @@ _NOT_TOKEN_PRICES = {
     "img": "an image meter", "image": "an image meter", "transcribe": "a transcription meter",
     "interpreter": "a tool meter (code interpreter)", "search": "a tool meter (file search)",
 }
-_EMBEDDINGS = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
+#: Models whose meters have one rate, charged on input tokens: a price row for them has `input` and no `output`.
+ONE_RATE_MODELS: tuple[str, ...] = ("text-embedding-3-small", "text-embedding-3-large", "text-embedding-ada-002")
 #: Model families Azure OpenAI deploys; a model part outside these is not guessed at.
 _MODEL = re.compile(
     r"gpt-(35-turbo|4|4o|4\.1|4\.5|5(\.\d+)?)(-(mini|nano|chat|pro|codex|turbo|preview|32k))*"
@@ -259,7 +260,7 @@ def _kind(kinds: set[str], cached: bool, model: str) -> str | None:
         return "cached_input" if kinds <= {"input"} else None
     if len(kinds) == 1:
         return kinds.pop()
-    if not kinds and model in _EMBEDDINGS:
+    if not kinds and model in ONE_RATE_MODELS:
         return "input"  # an embedding meter has one undirected rate, charged on input tokens
     return None
 

@@ -14,6 +14,7 @@ from collector.cli.collect import collect, status
 from collector.cli.context import Context, Group
 from collector.cli.cost import budgets, cost, export
 from collector.cli.demo import demo
+from collector.cli.prices import prices
 from collector.cli.report import report
 from collector.cli.workspace import query, workspace
 
@@ -32,7 +33,7 @@ def main(ctx: click.Context, config: Path | None, debug: bool) -> None:
     ctx.obj = Context(config, debug)
 
 
-for command in (workspace, query, collect, status, demo, export, cost, budgets, report, bill, reconcile):
+for command in (workspace, query, collect, status, demo, export, cost, budgets, report, prices, bill, reconcile):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -38,12 +38,13 @@ AZURE_SKUS: Mapping[str, str] = {
     "DataZoneStandard": "DataZoneStandard",
     "Standard": "Standard",
     "GlobalBatch": "GlobalBatch",
+    "DataZoneBatch": "DataZoneBatch",
     "GlobalProvisionedManaged": "GlobalProvisioned",
     "DataZoneProvisionedManaged": "DataZoneProvisioned",
     "ProvisionedManaged": "ProvisionedManaged",
 }
 #: Real Azure SKUs the price book has no deployment type for yet.
-UNPRICED_SKUS: tuple[str, ...] = ("DataZoneBatch", "DeveloperTier")
+UNPRICED_SKUS: tuple[str, ...] = ("DeveloperTier",)
 FIELDS = ("account", "name", "model", "version", "type", "region", "capacity", "owner_team", "tags")
 REQUIRED = ("account", "name", "model", "type")
 #: Azure's rule for account names (the SDK checks it too).

@@ -13,21 +13,16 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+from collector.billing import meters
 from collector.errors import InputError
 from collector.yamlfile import Loc, Located, read_located_yaml
 
-DEPLOYMENT_TYPES: tuple[str, ...] = (
-    "GlobalStandard",
-    "DataZoneStandard",
-    "Standard",
-    "GlobalBatch",
-    "GlobalProvisioned",
-    "DataZoneProvisioned",
-    "ProvisionedManaged",
-)
+#: Our deployment types (`collector.cost.inventory.AZURE_SKUS` maps ARM's SKU names to them), shared with the meter
+#: reader so that every type Azure meters can be priced.
+DEPLOYMENT_TYPES: tuple[str, ...] = meters.DEPLOYMENT_TYPES
 #: Billed per PTU-hour whatever the traffic (azure-telemetry.md §7), not per token.
-PROVISIONED_TYPES: frozenset[str] = frozenset({"GlobalProvisioned", "DataZoneProvisioned", "ProvisionedManaged"})
-ANY_MODEL = "*"
+PROVISIONED_TYPES: frozenset[str] = frozenset(meters.PROVISIONED_TYPES)
+ANY_MODEL = meters.ANY_MODEL
 MILLION = Decimal(1_000_000)
 
 # -- the book ----------------------------------------------------------------------------------------------------
@@ -57,11 +52,16 @@ class PriceRow:
         return self.deployment_type in PROVISIONED_TYPES
 
     @property
+    def one_rate(self) -> bool:
+        """Whether the model's meters have one rate, on input tokens (embeddings): no output rate is missing."""
+        return self.model in meters.ONE_RATE_MODELS
+
+    @property
     def unpriced(self) -> bool:
-        """Whether this row lacks the rate its deployment type is billed by."""
+        """Whether this row lacks a rate its deployment type and model are billed by."""
         if self.provisioned:
             return self.ptu_hour is None
-        return self.input is None or self.output is None
+        return self.input is None or (self.output is None and not self.one_rate)
 
 
 @dataclass(frozen=True)
@@ -167,12 +167,37 @@ def _override(at: Located, raw: Any, loc: Loc) -> Override | None:
 DEFAULT_BOOK = Path(__file__).with_name("pricebook") / "default.yaml"
 
 
+@dataclass(frozen=True)
+class BookFile:
+    """One price book file as read: its own rows and overrides, and the book it extends (resolved), if any."""
+
+    path: Path
+    rows: tuple[PriceRow, ...]
+    overrides: tuple[Override, ...]
+    base: PriceBook | None
+
+    @property
+    def book(self) -> PriceBook:
+        """The book the file means: the base's rows less those this file replaces (same id), then its own."""
+        if self.base is None:
+            return PriceBook(self.rows, self.overrides)
+        mine = {row.id for row in self.rows}
+        rows = [row for row in self.base.rows if row.id not in mine] + list(self.rows)
+        return PriceBook(tuple(rows), (*self.base.overrides, *self.overrides))
+
+
 def load_price_book(path: Path, *, _seen: tuple[Path, ...] = ()) -> PriceBook:
     """Read and check a price book; every problem in the file is reported at once, with its line.
 
     `extends: default` (the shipped book) or `extends: PATH` (relative to this file) starts from another book:
     this file's rows replace the base's rows of the same id and add the others, and its overrides come after the
     base's. A book with `extends` needs no rows of its own (say, only a negotiated PTU rate as an override)."""
+    return read_price_book(path, _seen=_seen).book
+
+
+def read_price_book(path: Path, *, _seen: tuple[Path, ...] = ()) -> BookFile:
+    """Read and check a price book, keeping its own rows apart from those of the book it extends (what a writer of
+    the file, such as `aoai-obs prices sync`, needs)."""
     data, lines, problems = read_located_yaml(path, "price book")
     at = Located(path, lines, problems)
     top = at.mapping(data, (), ("currency", "extends", "rows", "overrides"),
@@ -196,11 +221,7 @@ def load_price_book(path: Path, *, _seen: tuple[Path, ...] = ()) -> PriceBook:
                    "give one of them another id, or remove the duplicate")
         seen.setdefault(row.id, i)
     at.raise_if_any("price book")
-    if base is not None:
-        mine = {row.id for row in rows}
-        rows = [row for row in base.rows if row.id not in mine] + rows
-        overrides = [*base.overrides, *overrides]
-    return PriceBook(tuple(rows), tuple(overrides))
+    return BookFile(path, tuple(rows), tuple(overrides), base)
 
 
 def _base_book(at: Located, raw: Any, path: Path, seen: tuple[Path, ...]) -> PriceBook | None:
@@ -284,10 +305,11 @@ def cost_of_tokens(row: PriceRow | None, prompt_tokens: int, cached_tokens: int,
         return Decimal(0)
     if not 0 <= cached_tokens <= prompt_tokens:
         raise ValueError(f"cached tokens ({cached_tokens}) must lie between 0 and prompt tokens ({prompt_tokens})")
-    assert row.input is not None and row.output is not None  # not unpriced
+    assert row.input is not None  # not unpriced
     cached_rate = row.cached_input if row.cached_input is not None else row.input
+    output_rate = row.output if row.output is not None else Decimal(0)  # a one-rate model's meters charge no output
     total = (Decimal(prompt_tokens - cached_tokens) * row.input + Decimal(cached_tokens) * cached_rate
-             + Decimal(completion_tokens) * row.output)
+             + Decimal(completion_tokens) * output_rate)
     return total / MILLION
 
 

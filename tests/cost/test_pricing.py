@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from collector.billing.meters import DEPLOYMENT_TYPES as METERED_TYPES
 from collector.cost.pricing import (
     DEPLOYMENT_TYPES,
     PROVISIONED_TYPES,
@@ -15,6 +16,7 @@ from collector.cost.pricing import (
     cost_of_tokens,
     load_price_book,
     price_for,
+    read_price_book,
 )
 from collector.errors import InputError
 
@@ -248,3 +250,65 @@ def test_invalid_yaml_is_located(tmp_path: Path) -> None:
     with pytest.raises(InputError) as caught:
         load_price_book(path)
     assert caught.value.problems[0].line is not None
+
+
+ONE_RATE = """\
+rows:
+  - model: text-embedding-3-small
+    deployment_type: GlobalStandard
+    effective: 2025-01-01
+    input: "0.02"
+    output: null
+    source: one input meter
+    retrieved: 2025-01-01
+  - model: gpt-4.1
+    deployment_type: GlobalStandard
+    effective: 2025-01-01
+    input: "2.2"
+    output: null
+    source: the output meter is not listed yet
+    retrieved: 2025-01-01
+  - model: gpt-4.1
+    deployment_type: DataZoneBatch
+    effective: 2025-01-01
+    input: "1.1"
+    cached_input: "0.275"
+    output: "4.4"
+    source: test figure
+    retrieved: 2025-01-01
+"""
+
+
+def test_an_embedding_row_priced_by_its_one_rate_is_priced_and_a_chat_row_without_output_is_not(
+        tmp_path: Path) -> None:
+    path = tmp_path / "book.yaml"
+    path.write_text(ONE_RATE, encoding="utf-8")
+    book = load_price_book(path)
+    at = datetime(2025, 3, 1, tzinfo=UTC)
+    embedding = price_for(book, "text-embedding-3-small", "1", "GlobalStandard", "eastus", at)
+    assert embedding is not None and not embedding.unpriced
+    assert cost_of_tokens(embedding, 2_000_000, 0, 0) == Decimal("0.04")
+    chat = price_for(book, "gpt-4.1", None, "GlobalStandard", "eastus", at)
+    assert chat is not None and chat.unpriced and cost_of_tokens(chat, 1_000_000, 0, 1_000) == 0
+
+
+def test_data_zone_batch_is_a_deployment_type_of_the_book(tmp_path: Path) -> None:
+    assert "DataZoneBatch" in DEPLOYMENT_TYPES and set(METERED_TYPES) == set(DEPLOYMENT_TYPES)
+    path = tmp_path / "book.yaml"
+    path.write_text(ONE_RATE, encoding="utf-8")
+    row = price_for(load_price_book(path), "gpt-4.1", None, "DataZoneBatch", None, datetime(2025, 3, 1, tzinfo=UTC))
+    assert row is not None and not row.provisioned and not row.unpriced
+    assert cost_of_tokens(row, 1_000_000, 500_000, 1_000_000) == Decimal("0.55") + Decimal("0.1375") + Decimal("4.4")
+
+
+def test_read_price_book_keeps_the_files_own_rows_apart_from_the_book_it_extends(tmp_path: Path) -> None:
+    path = tmp_path / "mine.yaml"
+    path.write_text("extends: default\nrows:\n  - model: gpt-4o\n    deployment_type: GlobalStandard\n"
+                    "    effective: 2024-01-01\n    input: '2'\n    output: '8'\n    source: my agreement\n"
+                    "    retrieved: 2025-01-01\n", encoding="utf-8")
+    read = read_price_book(path)
+    assert [r.source for r in read.rows] == ["my agreement"]
+    assert read.base is not None and read.base.rows == load_price_book(DEFAULT).rows
+    merged = load_price_book(path)
+    assert merged == read.book and len(merged.rows) == len(read.base.rows)  # the base row of the same id replaced
+    assert [r for r in merged.rows if r.id == "gpt-4o/GlobalStandard/2024-01-01"] == list(read.rows)
