@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.backfill
 	$(BIN)/python -m benchmarks.queries_per_cycle
 	$(BIN)/python -m benchmarks.dashboards
+	$(BIN)/python -m benchmarks.bill_import
 
 clean:
 	rm -rf $(VENV) .demo build *.egg-info

@@ -16,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from collector.billing.exports import BilledLine, ExportFile, ExportRun, ReadStats, discover, read_lines
-from collector.billing.meters import read_meter
+from collector.billing.meters import MeterReading, read_meter
 from collector.store import bills
 from collector.store.bills import BillRun
 from collector.store.database import Store
@@ -104,8 +104,11 @@ def _summed(lines: Iterable[BilledLine], unmapped: dict[str, str]) -> Iterator[d
         total[2] += line.effective_cost if line.effective_cost is not None else line.billed_cost
         total[3] += line.list_cost if line.list_cost is not None else Decimal(0)
         total[4] += 1
+    readings: dict[str, MeterReading] = {}
     for (day, resource_id, account, meter_id, meter_name, unit, currency, charge, pricing), total in sums.items():
-        reading = read_meter(meter_name)
+        reading = readings.get(meter_name)
+        if reading is None:
+            reading = readings[meter_name] = read_meter(meter_name)
         meter = reading.key
         if meter is None:
             unmapped.setdefault(meter_name, reading.reason)

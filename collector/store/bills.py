@@ -67,9 +67,8 @@ def replace_runs(store: Store, runs: Iterable[tuple[BillRun, Iterable[Mapping[st
                                                      & (runs_table.c.period_start == run.period_start)))
             count = 0
             for batch in _batches(lines):
-                conn.execute(sa.insert(lines_table), [{"export_id": run.export_id, "period_start": run.period_start,
-                                                       **row} for row in batch])
-                count += len(batch)
+                count += store.insert_plain(conn, lines_table, ("export_id", "period_start", *LINE_COLUMNS), [
+                    (run.export_id, run.period_start, *[row[c] for c in LINE_COLUMNS]) for row in batch], times=(1, 2))
             conn.execute(sa.insert(runs_table), [{**asdict(run), "lines": count}])
             written += count
     return written

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -484,6 +484,34 @@ class Store:
                 )
             params.append((row[0], bucket, *row[2:]))
         return DriverRows(dialect.name, params)
+
+    def insert_plain(self, conn: Connection, table: sa.Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]],
+                     times: Sequence[int] = ()) -> int:
+        """Bulk insert of rows (tuples in `columns` order) straight through the driver; the datetimes at positions
+        `times` are converted as UtcDateTime would (once per distinct value). Returns the rows written."""
+        dialect = conn.dialect
+        bind = UtcDateTime().process_bind_param
+        converted: dict[datetime, Any] = {}
+
+        def driver(value: datetime) -> Any:
+            found = converted.get(value)
+            if found is None:
+                plain = bind(value, dialect)
+                found = converted[value] = (plain.strftime("%Y-%m-%d %H:%M:%S.%f")
+                                            if dialect.name == "sqlite" and plain else plain)
+            return found
+
+        params: list[tuple[Any, ...]] = []
+        for row in rows:
+            if times:
+                values = list(row)
+                for i in times:
+                    values[i] = driver(values[i])
+                row = tuple(values)
+            params.append(row)
+        if params:
+            self._insert_many(conn, table, list(columns), DriverRows(dialect.name, params))
+        return len(params)
 
     def _insert_many(
         self, conn: Connection, table: sa.Table, columns: list[str], rows: Sequence[tuple[Any, ...]] | DriverRows
