@@ -42,6 +42,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from fractions import Fraction
 from typing import TypeVar
 
+from collector.apportion import largest_remainder
 from collector.billing.meters import MeterKey, describe, is_provisioned, meter_order
 
 BILLED, ESTIMATE = "billed", "estimate"
@@ -135,21 +136,6 @@ class Allocation:
 
 
 # -- exact apportioning ------------------------------------------------------------------------------------------
-
-
-def largest_remainder(total: int, weights: Sequence[Fraction]) -> list[int]:
-    """Non-negative integers proportional to `weights` that add up to `total` (>= 0): floors first, then one more
-    to the largest remainders, ties to the earlier weight. The same method as `collector.cost.attribution`'s, which
-    this package does not import (it stands apart from the telemetry side's modules)."""
-    whole = sum(weights, Fraction(0))
-    if total < 0 or whole <= 0 or any(w < 0 for w in weights):
-        raise ValueError(f"cannot apportion {total} by weights {list(weights)}")
-    quotas = [total * w / whole for w in weights]
-    shares = [q.numerator // q.denominator for q in quotas]
-    order = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - shares[i]), i))
-    for i in order[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 def apportion(amount: Decimal, quantum: Decimal, weights: Sequence[Fraction]) -> list[Decimal]:

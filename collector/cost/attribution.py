@@ -18,10 +18,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from collector.apportion import largest_remainder
 from collector.cost.pricing import PriceBook, PriceRow, cost_of_ptus, cost_of_tokens, price_for
 from collector.yamlfile import Located, read_located_yaml
 
@@ -254,27 +254,6 @@ def _gateways(at: Located, raw: Any) -> frozenset[str]:
 
 
 # -- exact apportioning ------------------------------------------------------------------------------------------
-
-
-def largest_remainder(total: int, weights: Sequence[Decimal | int | Fraction]) -> list[int]:
-    """Integers proportional to `weights` that sum exactly to `total` (>= 0): floors first, then one more to the
-    largest remainders, ties to the earlier weight. All-zero weights split evenly."""
-    if not weights:
-        if total:
-            raise ValueError(f"cannot apportion {total} over nothing")
-        return []
-    fractions = [Fraction(w) for w in weights]
-    if any(f < 0 for f in fractions):
-        raise ValueError("weights must not be negative")
-    whole = sum(fractions)
-    if whole == 0:
-        fractions, whole = [Fraction(1)] * len(weights), Fraction(len(weights))
-    quotas = [total * f / whole for f in fractions]
-    shares = [q.numerator // q.denominator for q in quotas]
-    order = sorted(range(len(quotas)), key=lambda i: (-(quotas[i] - shares[i]), i))
-    for i in order[: total - sum(shares)]:
-        shares[i] += 1
-    return shares
 
 
 def to_micro(amount: Decimal) -> int:

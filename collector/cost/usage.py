@@ -33,6 +33,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from collector.apportion import largest_remainder
 from collector.cost.attribution import (
     AttributionRules,
     CallerRequests,
@@ -40,7 +41,6 @@ from collector.cost.attribution import (
     DeploymentTokens,
     ProvisionedHour,
     TokenUsage,
-    largest_remainder,
 )
 from collector.cost.pricing import PROVISIONED_TYPES
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from collector.apportion import largest_remainder
 from collector.cost.attribution import (
     AttributionRules,
     CallerRequests,
@@ -21,7 +22,6 @@ from collector.cost.attribution import (
     Rule,
     TokenUsage,
     attribute,
-    largest_remainder,
     load_attribution_rules,
 )
 from collector.cost.pricing import PriceBook, PriceRow
