@@ -57,8 +57,10 @@ BASELINE = [
        WHERE l."DeploymentName" <> '' GROUP BY ALL""",
     """SELECT time_bucket(INTERVAL 5 MINUTE, u."TimeGenerated") AS b, u."Resource",
               json_extract_string(r.properties_s, '$.modelDeploymentName') AS d, count(*),
-              sum(json_extract(u.properties_s, '$.promptTokens[0]')::BIGINT),
-              sum(json_extract(u.properties_s, '$.generatedTokens[0]')::BIGINT)
+              sum(coalesce(json_extract(u.properties_s, '$.promptTokens[0]'),
+                           json_extract(u.properties_s, '$.promptTokens'))::BIGINT),
+              sum(coalesce(json_extract(u.properties_s, '$.generatedTokens[0]'),
+                           json_extract(u.properties_s, '$.completionTokens'))::BIGINT)
        FROM ws."AzureDiagnostics" u
             LEFT JOIN (SELECT * FROM ws."AzureDiagnostics" WHERE "Category" = 'RequestResponse') r
             USING ("CorrelationId")

@@ -42,8 +42,14 @@ def request_row(when: datetime, deployment: str, model: str, status: str, durati
     return (when, "RequestResponse", ACCOUNT, RESOURCE_ID, status, duration, corr, json.dumps(props))
 
 
-def usage_row(when: datetime, corr: str, prompt: int, cached: int, generated: int) -> tuple[Any, ...]:
-    props = {"promptTokens": [prompt], "cachedTokens": [cached], "generatedTokens": [generated]}
+def usage_row(when: datetime, corr: str, prompt: int, cached: int, generated: int,
+              shape: str = "arrays") -> tuple[Any, ...]:
+    """A usage record in one of the shapes public queries read: `arrays` (single-element arrays, `generatedTokens`)
+    or `numbers` (plain numbers, `completionTokens`)."""
+    if shape == "arrays":
+        props: dict[str, Any] = {"promptTokens": [prompt], "cachedTokens": [cached], "generatedTokens": [generated]}
+    else:
+        props = {"promptTokens": prompt, "cachedTokens": cached, "completionTokens": generated}
     return (when, "AzureOpenAIRequestUsage", ACCOUNT, RESOURCE_ID, "200", 0, corr, json.dumps(props))
 
 
@@ -65,9 +71,9 @@ def build_workspace(path: Path) -> Workspace:
         request_row(at(10, 15), "gpt-4o-prod", "gpt-4o", "200", 900, "A", 1, 1, "c7"),
         request_row(at(9, 59, 59), "gpt-4o-prod", "gpt-4o", "200", 900, "A", 1, 1, "c8"),
         usage_row(at(10, 0, 11), "c1", 100, 20, 50),
-        usage_row(at(10, 1, 1), "c2", 300, 0, 80),
+        usage_row(at(10, 1, 1), "c2", 300, 0, 80, shape="numbers"),
         usage_row(at(10, 7, 1), "c6", 40, 0, 0),
-        usage_row(at(10, 8), "c99", 10, 0, 5),  # no RequestResponse row: tokens kept, deployment unknown
+        usage_row(at(10, 8), "c99", 10, 0, 5, "numbers"),  # no RequestResponse row: tokens kept, deployment unknown
     ]
     llm_cols = ["TimeGenerated", "CorrelationId", "DeploymentName", "ModelName", "PromptTokens",
                 "CompletionTokens", "TotalTokens", "SequenceNumber"]
@@ -198,3 +204,50 @@ def test_collecting_the_same_window_twice_changes_nothing(store: Store, golden_s
 
     assert list(store.iter_dump()) == first
     assert any(rows for _, rows in first)
+
+
+#: Usage records as public queries read them (see queries/usage_tokens.kql): each field an array or a plain number,
+#: completions as `generatedTokens` or `completionTokens`. (prompt, cached, completion) -> properties.
+USAGE_SHAPES: dict[str, Any] = {
+    "arrays, generatedTokens": lambda p, c, g: {"promptTokens": [p], "cachedTokens": [c], "generatedTokens": [g]},
+    "numbers, completionTokens": lambda p, c, g: {"promptTokens": p, "cachedTokens": c, "completionTokens": g},
+    "numbers, generatedTokens": lambda p, c, g: {"promptTokens": p, "cachedTokens": c, "generatedTokens": g},
+    "arrays, completionTokens": lambda p, c, g: {"promptTokens": [p], "cachedTokens": [c], "completionTokens": [g]},
+    "array and number mixed": lambda p, c, g: {"promptTokens": [p], "cachedTokens": c, "completionTokens": [g]},
+    # Both names on one record (none seen published): counted once, from generatedTokens.
+    "both completion names": lambda p, c, g: {"promptTokens": p, "cachedTokens": [c], "generatedTokens": [g],
+                                              "completionTokens": g},
+}
+
+
+@pytest.mark.parametrize("shapes", [[s] for s in USAGE_SHAPES] + [list(USAGE_SHAPES)],
+                         ids=[*USAGE_SHAPES, "all shapes in one bucket"])
+def test_usage_tokens_count_every_record_shape_to_the_token(tmp_path: Path, store: Store, shapes: list[str]) -> None:
+    workspace = Workspace(tmp_path / "shapes.duckdb")
+    workspace.create()
+    diagnostics = []
+    expected = [0, 0, 0]
+    # Each shape's records sit beside arrays-shaped ones in the same bucket, so a shape read as zero or null shows.
+    planted = [shape for shape in shapes for _ in range(3)] + ["arrays, generatedTokens"] * 2
+    for i, shape in enumerate(planted):
+        tokens = (1000 + 37 * i, 128 * (i % 3), 200 + 11 * i)  # distinct per record: a dropped record shows
+        corr = f"s{i}"
+        diagnostics.append(request_row(at(10, 1, i), "gpt-4o-prod", "gpt-4o", "200", 100, "A", 1, 1, corr))
+        props = USAGE_SHAPES[shape](*tokens)
+        diagnostics.append((at(10, 1, i), "AzureOpenAIRequestUsage", ACCOUNT, RESOURCE_ID, "200", 0, corr,
+                            json.dumps(props)))
+        expected = [e + t for e, t in zip(expected, tokens, strict=True)]
+    with workspace.writer() as con:
+        insert_rows(con, "AzureDiagnostics", ["TimeGenerated", "Category", "Resource", "ResourceId",
+                                              "ResultSignature", "DurationMs", "CorrelationId", "properties_s"],
+                    diagnostics)
+
+    summary = backfill(store, [WorkspaceSource("golden", workspace.path)], (USAGE_TOKENS,), TIMING, at(10, 0),
+                       at(10, 15), NOW)
+
+    assert summary.ok, summary.line()
+    assert store.read(USAGE_TOKENS, "5m") == [
+        row(at(10, 0), account=ACCOUNT, deployment="gpt-4o-prod", model="gpt-4o", caller_object_id="A",
+            requests=len(planted), prompt_tokens=expected[0], cached_tokens=expected[1],
+            completion_tokens=expected[2]),
+    ]

@@ -45,21 +45,10 @@ def load_cost_model(settings: Settings, deployments: Sequence[DeploymentInfo]) -
     return CostModel(book, rules, tuple(deployments))
 
 
-def coverage(store: Store, start: datetime, end: datetime) -> list[datetime]:
-    """The hours of [start, end) the collector has covered (before its newest watermark)."""
-    marks = [s.watermark for s in store.job_statuses() if s.watermark is not None]
-    if not marks:
-        return []
-    stop = min(align_up(end, HOUR), align_down(max(marks), HOUR))
-    hours, at = [], align_down(start, HOUR)
-    while at < stop:
-        hours.append(at)
-        at += HOUR
-    return hours
-
-
 def attribute_range(store: Store, model: CostModel, start: datetime, end: datetime) -> Attribution:
-    """Priced, attributed cost lines per hour, account, deployment and team for the hours of [start, end)."""
+    """Priced, attributed cost lines per hour, account, deployment and team for the hours of [start, end).
+
+    Each hour is priced from its own rows only, so any range is the sum of its days in `cost_daily`."""
     start, end = align_down(start, HOUR), align_up(end, HOUR)
     metric_rows = [r for r in store.read(PLATFORM_METRICS, "1h", start=start, end=end) if r["metric"] in COST_METRICS]
     inputs = cost_inputs(
@@ -69,7 +58,6 @@ def attribute_range(store: Store, model: CostModel, start: datetime, end: dateti
         apim_rows=store.read(APIM_TOKENS, "1h", start=start, end=end),
         caller_rows=store.read(CALLER_REQUESTS, "1h", start=start, end=end),
         metric_rows=metric_rows,
-        coverage=coverage(store, start, end),
     )
     return attribute(model.book, model.rules, model.deployments, inputs.usage, inputs.platform_tokens,
                      inputs.caller_requests, inputs.provisioned_hours)

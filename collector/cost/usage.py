@@ -16,9 +16,11 @@ Which figures feed the cost of a deployment hour, best first:
 
 Provisioned hours: an hour in which Azure reported the deployment's `AzureOpenAIProvisionedManagedUtilizationV2`
 (it reports every minute the deployment exists, idle ones included) is an hour it existed; its mean utilisation
-is the metric's total over its count, in percent. A provisioned deployment in the inventory with no utilisation
-metric at all in the range is charged for `coverage` hours (the hours the collector covered) with utilisation
-unknown.
+is the metric's total over its count, in percent. Only those hours are charged. An hour's charge depends on that
+hour's rows alone, never on the range read, so a month is the sum of its days (`cost_daily`) to the micro-dollar,
+and a month before any telemetry costs nothing. (Charging inventory deployments for every hour the collector
+covered instead made a range with no utilisation rows cost a full month of idle PTU, while the daily table, built
+from days with collected data, said $0.)
 
 Account names are compared lower-case: Log Analytics upper-cases `Resource`, ARM and the inventory do not.
 Rows of several sources are added together (different workspaces or accounts; one source per data set).
@@ -149,9 +151,8 @@ def caller_requests(rows: Iterable[Row]) -> list[CallerRequests]:
     return [CallerRequests(b, a, d, c, n[0], n[1]) for (b, a, d, c), n in sorted(merged.items())]
 
 
-def provisioned_hours(metric_rows: Iterable[Row], deployments: Sequence[DeploymentInfo],
-                      coverage: Sequence[datetime]) -> list[ProvisionedHour]:
-    """Hours each provisioned deployment existed, with its mean utilisation (0..1)."""
+def provisioned_hours(metric_rows: Iterable[Row], deployments: Sequence[DeploymentInfo]) -> list[ProvisionedHour]:
+    """Hours in which Azure reported a provisioned deployment's utilisation, with its mean (0..1)."""
     provisioned = {(d.account.lower(), d.name) for d in deployments if d.deployment_type in PROVISIONED_TYPES}
     seen: dict[tuple[datetime, str, str], list[float]] = {}
     for row in metric_rows:
@@ -161,20 +162,15 @@ def provisioned_hours(metric_rows: Iterable[Row], deployments: Sequence[Deployme
         totals = seen.setdefault(key, [0.0, 0.0])
         totals[0] += float(row["total"])
         totals[1] += float(row["count"])
-    hours = [
+    return [
         ProvisionedHour(b, a, d, 60, Decimal(str(round(t / n, 4))) / 100 if n else Decimal(0))
         for (b, a, d), (t, n) in sorted(seen.items())
         if (a, d) in provisioned
     ]
-    reported = {(h.account, h.deployment) for h in hours}
-    for account, name in sorted(provisioned - reported):
-        hours.extend(ProvisionedHour(b, account, name, 60, None) for b in coverage)
-    return hours
 
 
 def cost_inputs(rules: AttributionRules, deployments: Sequence[DeploymentInfo], *, usage_rows: Iterable[Row],
-                apim_rows: Iterable[Row], caller_rows: Iterable[Row], metric_rows: Sequence[Row],
-                coverage: Sequence[datetime]) -> CostInputs:
+                apim_rows: Iterable[Row], caller_rows: Iterable[Row], metric_rows: Sequence[Row]) -> CostInputs:
     """Everything `attribution.attribute` needs, from the stored rows of one range."""
     usage = token_usage(usage_rows, apim_rows, rules.apim_gateways)
     covered = {(u.bucket, u.account, u.deployment) for u in usage}
@@ -182,5 +178,5 @@ def cost_inputs(rules: AttributionRules, deployments: Sequence[DeploymentInfo], 
         usage=tuple(usage),
         platform_tokens=tuple(platform_tokens(metric_rows, covered)),
         caller_requests=tuple(caller_requests(caller_rows)),
-        provisioned_hours=tuple(provisioned_hours(metric_rows, deployments, coverage)),
+        provisioned_hours=tuple(provisioned_hours(metric_rows, deployments)),
     )

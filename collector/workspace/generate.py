@@ -14,6 +14,11 @@ Design, so that later code can rely on it:
   continuation row with `DeploymentName == ''` when the prompt exceeds 3,000 tokens). All of them share the request's
   `CorrelationId`: the demo assumes the gateway's id is the backend's `apim-request-id`, which real tenants do not
   guarantee.
+- The `AzureOpenAIRequestUsage` record is undocumented and public queries read it in two shapes, so the demo writes
+  both: most rows carry single-element arrays (`promptTokens`, `cachedTokens`, `generatedTokens`), a share
+  (`PLAIN_USAGE_SIXTEENTHS` / 16) plain numbers with `completionTokens` for the output. Which row gets which follows
+  from the request's random GUID bits that the version nibble overwrites: deterministic by seed, and no extra draw,
+  so every other figure of a dataset is unchanged by it.
 - Metrics aggregate exactly the logged requests. Token metrics and `AzureOpenAITimeToResponse` /
   `AzureOpenAITTLTInMS` count successful (200) requests only; `AzureOpenAITTLTInMS` equals their `DurationMs`.
   `RAIRejectedRequests` counts the content-filter blocks, a subset of the 400s. PTU utilisation is reported every
@@ -53,6 +58,8 @@ _P_5XX: Final = 0.002
 _P_VALIDATION_400: Final = 0.003
 #: gpt-4o input tokens per minute per PTU; an output token counts as 4 input tokens.
 _PTU_TOKENS_PER_MINUTE: Final = 2500
+#: Usage rows in the plain-number shape, in sixteenths (drawn from the 4 random bits a GUID's version nibble hides).
+PLAIN_USAGE_SIXTEENTHS: Final = 4
 
 # Hourly shapes by local hour, scaled to a mean of 1, and weekend factors, per caller schedule.
 _BUSINESS = np.array([0.10, 0.08, 0.07, 0.07, 0.08, 0.15, 0.35, 0.70, 1.20, 1.60, 1.70, 1.60,
@@ -133,6 +140,8 @@ def simulate_requests(org: Organisation, *, start: datetime, end: datetime, seed
     if not chunks:
         return pd.DataFrame({name: pd.Series([], dtype=dtype) for name, dtype in _REQUEST_COLUMNS.items()})
     data = {name: np.concatenate([c[name] for c in chunks]) for name in chunks[0]}
+    # The high nibble of byte 6 is random but overwritten by the GUID version: a choice invisible in the id itself.
+    data["plain_usage"] = (data["corr"][:, 6] >> 4) < PLAIN_USAGE_SIXTEENTHS
     data["corr"] = _uuid4_strings(data["corr"])
     time_us = data["offset_us"]
     resp_ticks = time_us * 10 + _TICKS_AT_EPOCH
@@ -151,7 +160,7 @@ _REQUEST_COLUMNS: Final = {
     "time": "datetime64[us, UTC]", "dep": "int64", "caller": "int64", "corr": "str",
     "status": "int64", "rai": "bool", "rai_cat": "int64", "stream": "bool", "duration_ms": "int64",
     "ttft_ms": "int64", "prompt": "int64", "cached": "int64", "completion": "int64", "req_len": "int64",
-    "resp_len": "int64", "apim_ms": "int64", "client_octet": "int64",
+    "resp_len": "int64", "apim_ms": "int64", "client_octet": "int64", "plain_usage": "bool",
     "apim_time": "datetime64[us, UTC]", "resp_ticks": "int64", "req_ticks": "int64",
 }
 
@@ -355,8 +364,11 @@ def _insert_statements(workspace_id: str, start: datetime, end: datetime) -> lis
         "corr, {props}, a_region, 'ShoeboxCallResult', a_region"
     )
     usage_props = (
-        "'{\"promptTokens\":[' || prompt || '],\"cachedTokens\":[' || cached || '],\"generatedTokens\":[' "
-        "|| completion || ']}'"
+        "CASE WHEN plain_usage "
+        "THEN '{\"promptTokens\":' || prompt || ',\"cachedTokens\":' || cached || ',\"completionTokens\":' "
+        "|| completion || '}' "
+        "ELSE '{\"promptTokens\":[' || prompt || '],\"cachedTokens\":[' || cached || '],\"generatedTokens\":[' "
+        "|| completion || ']}' END"
     )
     llm_cols = (
         '"TenantId", "TimeGenerated", "CorrelationId", "DeploymentName", "ModelName", "ApiVersion", '

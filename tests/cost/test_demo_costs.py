@@ -32,12 +32,14 @@ DEPLOYMENTS = tuple(
     for d in DEMO_ORG.deployments
 )
 
-# Tokens per caller identity and per APIM subscription, straight from the raw logs (not from the rollups).
+# Tokens per caller identity and per APIM subscription, straight from the raw logs (not from the rollups). The demo
+# writes usage records in both shapes: arrays with generatedTokens, plain numbers with completionTokens.
 ENTRA_TRUTH = """
 AzureDiagnostics
 | where Category == "AzureOpenAIRequestUsage"
 | extend u = parse_json(properties_s)
-| project CorrelationId, Tokens = tolong(u.promptTokens[0]) + tolong(u.generatedTokens[0])
+| project CorrelationId, Tokens = coalesce(tolong(u.promptTokens[0]), tolong(u.promptTokens))
+    + coalesce(tolong(u.generatedTokens[0]), tolong(u.completionTokens))
 | join kind=inner (
     AzureDiagnostics | where Category == "RequestResponse"
     | extend p = parse_json(properties_s)

@@ -96,18 +96,20 @@ def test_platform_tokens_only_for_hours_without_caller_level_usage_and_only_2xx_
     assert got == [DeploymentTokens(H, "acct", "dep", 7, 1200, 0, 300)]
 
 
-def test_provisioned_hours_from_utilisation_and_coverage_for_deployments_without_the_metric() -> None:
+def test_provisioned_hours_are_the_hours_azure_reported_utilisation_and_no_others() -> None:
     ptu = DeploymentInfo("acct", "dep", "gpt-4o", None, "ProvisionedManaged", capacity=50)
     silent = DeploymentInfo("acct", "silent", "gpt-4o", None, "GlobalProvisioned", capacity=15)
     standard = DeploymentInfo("acct", "std", "gpt-4o", None, "GlobalStandard")
-    # 60 one-minute points averaging 25 %; the standard deployment's utilisation rows (if any) are ignored.
+    # 60 one-minute points averaging 25 %, then 30 points averaging 10 % the next hour; the standard deployment's
+    # utilisation rows (if any) are ignored, and the provisioned one with no rows has no hours (README: PTU cost
+    # counts the hours Azure reports utilisation).
     rows = [metric("AzureOpenAIProvisionedManagedUtilizationV2", 1500.0, 60),
+            metric("AzureOpenAIProvisionedManagedUtilizationV2", 300.0, 30, bucket=H + timedelta(hours=2)),
             metric("AzureOpenAIProvisionedManagedUtilizationV2", 600.0, 60, deployment="std")]
-    hours = provisioned_hours(rows, [ptu, silent, standard], coverage=[H, H + timedelta(hours=1)])
+    hours = provisioned_hours(rows, [ptu, silent, standard])
     assert hours == [
         ProvisionedHour(H, "acct", "dep", 60, Decimal("0.25")),
-        ProvisionedHour(H, "acct", "silent", 60, None),
-        ProvisionedHour(H + timedelta(hours=1), "acct", "silent", 60, None),
+        ProvisionedHour(H + timedelta(hours=2), "acct", "dep", 60, Decimal("0.1")),
     ]
 
 
@@ -115,7 +117,7 @@ def test_cost_inputs_put_it_together() -> None:
     dep = DeploymentInfo("acct", "dep", "gpt-4o", None, "GlobalStandard")
     inputs = cost_inputs(AttributionRules(apim_gateways=frozenset({GW})), [dep],
                          usage_rows=[usage(GW, 100, 0, 10)], apim_rows=[apim("sub-1", 1, 100, 10)],
-                         caller_rows=[], metric_rows=[metric("ProcessedPromptTokens", 100.0)], coverage=[H])
+                         caller_rows=[], metric_rows=[metric("ProcessedPromptTokens", 100.0)])
     assert inputs.usage == (TokenUsage(H, "acct", "dep", GW, "sub-1", 1, 100, 0, 10),)
     assert inputs.platform_tokens == ()  # covered by caller-level usage
     assert inputs.provisioned_hours == ()

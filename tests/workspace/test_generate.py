@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -14,13 +15,19 @@ import pytest
 from collector.errors import InputError, TerminalError
 from collector.workspace.demo import DEMO_ORG
 from collector.workspace.engine import MetricsRequest, Workspace
-from collector.workspace.generate import GENERATOR, generate
+from collector.workspace.generate import GENERATOR, PLAIN_USAGE_SIXTEENTHS, generate
 from collector.workspace.schema import LOG_TABLES, METRICS_TABLE
 
 MONDAY = datetime(2025, 3, 3, tzinfo=UTC)  # the storm is on Tuesday 2025-03-04, 14:00-17:00 UTC
 TABLES = [*LOG_TABLES, METRICS_TABLE]
 TICKS_AT_EPOCH = 621_355_968_000_000_000
 DEPLOYMENT = "json_extract_string(properties_s, '$.modelDeploymentName')"
+#: A usage row's tokens in either shape the generator writes (single-element arrays, or plain numbers with
+#: `completionTokens`), read in SQL and not through the query under test.
+PROMPT = ("CAST(coalesce(json_extract({t}.properties_s, '$.promptTokens[0]'), "
+          "json_extract({t}.properties_s, '$.promptTokens')) AS BIGINT)")
+GENERATED = ("CAST(coalesce(json_extract({t}.properties_s, '$.generatedTokens[0]'), "
+             "json_extract({t}.properties_s, '$.completionTokens')) AS BIGINT)")
 
 
 def _new(path: Path) -> Workspace:
@@ -154,9 +161,8 @@ def test_tokens_in_usage_logs_equal_the_token_metrics(con: duckdb.DuckDBPyConnec
     usage = con.execute(f"""
         WITH u AS (
             SELECT CorrelationId, TimeGenerated, lower(ResourceId) AS rid,
-                   CAST(json_extract(properties_s, '$.promptTokens[0]') AS BIGINT) AS p,
-                   CAST(json_extract(properties_s, '$.generatedTokens[0]') AS BIGINT) AS g
-            FROM AzureDiagnostics WHERE Category = 'AzureOpenAIRequestUsage'),
+                   {PROMPT.format(t="d")} AS p, {GENERATED.format(t="d")} AS g
+            FROM AzureDiagnostics d WHERE Category = 'AzureOpenAIRequestUsage'),
         r AS (SELECT CorrelationId, {DEPLOYMENT} AS dep FROM AzureDiagnostics
               WHERE Category = 'RequestResponse' AND {DEPLOYMENT} <> '')
         SELECT rid, dep, date_trunc('hour', TimeGenerated), sum(p), sum(g), sum(p + g)
@@ -175,11 +181,10 @@ def test_tokens_in_usage_logs_equal_the_token_metrics(con: duckdb.DuckDBPyConnec
 
 
 def test_apim_logs_agree_with_the_backend_logs(con: duckdb.DuckDBPyConnection) -> None:
-    header_vs_usage = con.execute("""
+    header_vs_usage = con.execute(f"""
         SELECT count(*), count(u.CorrelationId),
-               count(*) FILTER (WHERE l.PromptTokens = CAST(json_extract(u.properties_s, '$.promptTokens[0]') AS INT)
-                                  AND l.CompletionTokens
-                                      = CAST(json_extract(u.properties_s, '$.generatedTokens[0]') AS INT)
+               count(*) FILTER (WHERE l.PromptTokens = {PROMPT.format(t="u")}
+                                  AND l.CompletionTokens = {GENERATED.format(t="u")}
                                   AND l.TotalTokens = l.PromptTokens + l.CompletionTokens)
         FROM ApiManagementGatewayLlmLog l
         LEFT JOIN AzureDiagnostics u ON u.CorrelationId = l.CorrelationId AND u.Category = 'AzureOpenAIRequestUsage'
@@ -279,12 +284,24 @@ def test_rows_follow_azure_formats(con: duckdb.DuckDBPyConnection) -> None:
     assert (props["responseTime"] - props["requestTime"]) // 10_000 == duration
     assert props["streamType"] in ("Streaming", "Non-Streaming") and status.isdigit()
     usage = con.execute(
-        "SELECT properties_s, event_s FROM AzureDiagnostics WHERE Category = 'AzureOpenAIRequestUsage' LIMIT 1"
-    ).fetchone()
-    assert usage is not None and usage[1] == "ShoeboxAzureOpenAIRequestUsage"
-    tokens = json.loads(usage[0])
-    assert list(tokens) == ["promptTokens", "cachedTokens", "generatedTokens"]
-    assert all(len(v) == 1 for v in tokens.values()) and tokens["cachedTokens"][0] <= tokens["promptTokens"][0]
+        "SELECT properties_s, event_s FROM AzureDiagnostics WHERE Category = 'AzureOpenAIRequestUsage'"
+    ).fetchall()
+    assert {event for _, event in usage} == {"ShoeboxAzureOpenAIRequestUsage"}
+    shapes: Counter[str] = Counter()
+    for text, _ in usage:
+        tokens = json.loads(text)
+        if "generatedTokens" in tokens:  # single-element arrays, as most published records show
+            assert list(tokens) == ["promptTokens", "cachedTokens", "generatedTokens"]
+            assert all(isinstance(v, list) and len(v) == 1 for v in tokens.values())
+            prompt, cached, _ = (v[0] for v in tokens.values())
+            shapes["arrays"] += 1
+        else:  # plain numbers, completions named completionTokens
+            assert list(tokens) == ["promptTokens", "cachedTokens", "completionTokens"]
+            prompt, cached, _ = tokens.values()
+            shapes["numbers"] += 1
+        assert all(type(v) is int for v in (prompt, cached)) and cached <= prompt
+    plain = PLAIN_USAGE_SIXTEENTHS / 16
+    assert abs(shapes["numbers"] / len(usage) - plain) < 0.02, shapes
     key_auth = con.execute(f"""
         SELECT count(*) FROM AzureDiagnostics WHERE Category = 'RequestResponse' AND {DEPLOYMENT} <> ''
         AND json_extract_string(properties_s, '$.objectId') = ''""").fetchone()
