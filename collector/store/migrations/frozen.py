@@ -71,3 +71,15 @@ def columns(table: str, *, keyed: bool = True) -> list[sa.Column[Any]]:
         *(sa.Column(m, sa.BigInteger(), nullable=False) for m in int_measures),
         *(sa.Column(m, sa.Float(precision=53), nullable=False) for m in real_measures),
     ]
+
+
+def cost_daily_columns_0003() -> list[sa.Column[Any]]:
+    """The columns of `cost_daily` as revision 0003 made them (and 0009 copied for `cost_estimate_daily`)."""
+    return [
+        sa.Column("day", sa.DateTime(timezone=True), primary_key=True),
+        *(sa.Column(name, sa.String(size), primary_key=True) for name, size in (
+            ("account", 256), ("deployment", 256), ("team", 256), ("method", 16), ("price_id", 512))),
+        *(sa.Column(name, sa.BigInteger(), nullable=False) for name in (
+            "requests", "prompt_tokens", "cached_tokens", "completion_tokens", "cost_micro_usd")),
+        sa.Column("unpriced", sa.Integer(), nullable=False),
+    ]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from collector.store.migrations.frozen import cost_daily_columns_0003
+
 revision = "0009"
 down_revision = "0008"
 branch_labels = None
@@ -22,18 +24,7 @@ COLUMNS = ("day", "account", "deployment", "team", "method", "price_id", "reques
 def upgrade() -> None:
     op.create_table(
         "cost_estimate_daily",
-        sa.Column("day", sa.DateTime(timezone=True), primary_key=True),
-        sa.Column("account", sa.String(256), primary_key=True),
-        sa.Column("deployment", sa.String(256), primary_key=True),
-        sa.Column("team", sa.String(256), primary_key=True),
-        sa.Column("method", sa.String(16), primary_key=True),
-        sa.Column("price_id", sa.String(512), primary_key=True),
-        sa.Column("requests", sa.BigInteger(), nullable=False),
-        sa.Column("prompt_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cached_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("completion_tokens", sa.BigInteger(), nullable=False),
-        sa.Column("cost_micro_usd", sa.BigInteger(), nullable=False),
-        sa.Column("unpriced", sa.Integer(), nullable=False),
+        *cost_daily_columns_0003(),
         sqlite_with_rowid=False,
     )
     names = ", ".join(COLUMNS)
