@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from collector.cost.attribution import MICRO_USD, load_attribution_rules, to_micro
-from collector.cost.model import CostModel, attribute_range, bring_costs_up_to_date
+from collector.cost.model import CostModel, attribute_range
 from collector.cost.pricing import load_price_book
+from collector.cost.table import bring_costs_up_to_date
 from collector.cost.usage import UTILISATION
 from collector.rollups.months import parse_month
 from collector.rollups.specs import PLATFORM_METRICS, USAGE_TOKENS
