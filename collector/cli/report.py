@@ -10,8 +10,8 @@ import click
 from collector.cli.context import Context, utcnow
 from collector.errors import InputError
 from collector.report.data import load_report
+from collector.report.formatting import usd
 from collector.report.pdf import MISSING, find_chromium
-from collector.report.render import usd
 from collector.report.schedule import report_name, write_files
 from collector.rollups.months import month_of, parse_month, previous_month
 from collector.store.database import Store

@@ -26,14 +26,16 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from html import escape
 
-from collector.cost.attribution import IDLE, MICRO_USD, UNALLOCATED
+from collector.cost.attribution import IDLE, UNALLOCATED
 from collector.report.charts import OTHERS, Bar, Gauge, bar_chart, budget_chart, colour_of, small_multiples
 from collector.report.data import DeploymentLine, Line, MonthlyReport, Usage
+from collector.report.formatting import micro as _micro
+from collector.report.formatting import signed_usd, usd
+from collector.report.formatting import table as _table
 
-CENT = Decimal("0.01")
 ESTIMATE = "Estimate from telemetry and the price book, not the invoice."
 CSV_COLUMNS = ("month", "scope", "section", "period", "team", "method", "model", "deployment_type", "account",
                "deployment", "metric", "value")
@@ -46,30 +48,11 @@ PANELS = 12
 DETAIL_ROWS = 25
 
 
-# -- formatting ----------------------------------------------------------------------------------------------------
-
-
-def usd(amount: Decimal) -> str:
-    """$1,234.56 (to the cent, half to even); -$1.20 below zero."""
-    cents = amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
-    return f"-${-cents:,.2f}" if cents < 0 else f"${cents:,.2f}"
-
-
-def signed_usd(amount: Decimal) -> str:
-    """+$1.20, -$1.20, or $0.00 when it rounds to no change."""
-    shown = usd(amount)
-    return shown if shown.startswith("-") or shown == "$0.00" else f"+{shown}"
-
-
 def change_text(line: Line) -> str:
     """+12.5 %, -100.0 %, `new`, or an en dash when there was nothing either month."""
     if line.percent is None:
         return "new" if line.current.cost_micro_usd else "–"
     return f"{'+' if line.percent > 0 else ''}{line.percent} %"
-
-
-def _micro(micro: int) -> Decimal:
-    return Decimal(micro) * MICRO_USD
 
 
 # -- HTML ----------------------------------------------------------------------------------------------------------
@@ -112,20 +95,6 @@ footer{margin-top:30px;color:#555;font-size:12px;border-top:1px solid #ddd;paddi
 @page{size:A4;margin:14mm 12mm}
 @media print{main{padding:0;max-width:none}h2,h3{break-after:avoid}body{font-size:12px}table{font-size:11px}}
 """
-
-
-def _table(table_id: str, caption: str, header: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]],
-           numeric: Iterable[int]) -> str:
-    """A table; `rows` are (row class, cell texts, already escaped)."""
-    right = set(numeric)
-    head = "".join(f'<th scope="col"{" class=n" if i in right else ""}>{escape(h)}</th>'
-                   for i, h in enumerate(header))
-    body = []
-    for css, cells in rows:
-        tds = "".join(f'<td{" class=n" if i in right else ""}>{c}</td>' for i, c in enumerate(cells))
-        body.append(f'<tr class="{css}">{tds}</tr>' if css else f"<tr>{tds}</tr>")
-    return (f'<table id="{table_id}"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
 
 
 def _deployment_cell(d: DeploymentLine) -> str:

@@ -28,8 +28,9 @@ from collector.cost.job import collected_until
 from collector.cost.webhook import WebhookSender
 from collector.errors import ObservatoryError, TerminalError
 from collector.report.data import MonthlyReport, load_report
+from collector.report.formatting import usd
 from collector.report.pdf import MISSING, find_chromium, print_pdf
-from collector.report.render import render_csv, render_html, usd
+from collector.report.render import render_csv, render_html
 from collector.rollups.months import Period, month_of, previous_month
 from collector.store.database import Store
 
