@@ -61,8 +61,8 @@ def basis_text(r: MonthlyReport) -> str:
             f"{usd(micro(b.estimate_micro_usd))} ({share(b.estimate_micro_usd, whole)}) is an estimate from telemetry "
             f"and the price book, on {_days(b.estimate_days)} ({day_ranges(b.estimate_days, r.month.start)}), "
             "where no imported bill covers an account's day."
-            + (f" {_days(sorted(both)).capitalize()} count on both sides: the bill covers some accounts those days "
-               "and not others." if both else ""))
+            + (f" On {day_ranges(sorted(both), r.month.start)} the bill covers some accounts and not others: those "
+               "days have both." if both else ""))
 
 
 def basis_phrase(basis: Basis) -> str:
@@ -110,8 +110,9 @@ def bill_tile(r: MonthlyReport) -> tuple[str, str, str]:
     net = "" if s.net_percent is None else f" ({s.net_percent:+} %)"
     gross = "" if s.gross_percent is None else f" ({s.gross_percent} %)"
     verdict = "over" if s.exceeded else "within"
-    return ("Bill vs estimate", f"{signed_usd(s.net_gap)}{net}",
-            f"net; gross gap {usd(s.gross_gap)}{gross}, {verdict} the {_threshold(r.bill.threshold)} threshold")
+    return ("Bill vs estimate", signed_usd(s.net_gap),
+            f"billed − estimate{net}; gross gap {usd(s.gross_gap)}{gross}, {verdict} the "
+            f"{_threshold(r.bill.threshold)} threshold")
 
 
 def _threshold(fraction: Decimal) -> str:

@@ -99,6 +99,7 @@ td.n,th.n{text-align:right;white-space:nowrap}
 tr.total td{font-weight:650;border-top:1.5px solid #999}
 tr.nobody td{font-style:italic;color:#444}
 table.gaps tr.gap td{border-bottom:none}
+table.gaps tr.gap td:nth-child(2){white-space:nowrap}
 table.gaps tr.why td{color:#444;font-size:11.5px;padding:0 6px 5px 18px;white-space:normal}
 table.gaps tr.rest td{color:#555;font-style:italic;white-space:normal}
 code{font-family:ui-monospace,Consolas,monospace;font-size:11.5px;overflow-wrap:anywhere}

@@ -172,7 +172,9 @@ def build(root: Path) -> BilledDemo:
         write_run(exports, list(focus_rows(planted_bill(workspace, model), others=0)), start=DAYS[0],
                   end=DAYS[-1], run_id="run-1", submitted=NOW, fmt="csv.gz")
         refresh_costs(store, model, START, END, NOW)
+        store.close()  # the copy must hold every write, not leave the last ones in the write-ahead log
         shutil.copy(root / "store.sqlite", root / "unbilled.sqlite")  # the same telemetry, no bill
+        store = Store.open(f"sqlite:///{root / 'store.sqlite'}")
         import_bill(store, FolderSource(exports).files(), str(exports), NOW)
         apply_bill(store, model, START, END, NOW)
     finally:
