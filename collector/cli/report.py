@@ -10,8 +10,9 @@ import click
 from collector.cli.context import Context, utcnow
 from collector.errors import InputError
 from collector.report.data import load_report
+from collector.report.formatting import usd
 from collector.report.pdf import MISSING, find_chromium
-from collector.report.render import usd
+from collector.report.reconciliation import basis_phrase
 from collector.report.schedule import report_name, write_files
 from collector.rollups.months import month_of, parse_month, previous_month
 from collector.store.database import Store
@@ -48,8 +49,10 @@ def targets_for(out: Path, name: str, chromium: str | None) -> tuple[dict[str, P
 @click.pass_obj
 def report(obj: Context, month: str | None, team: str | None, out: Path) -> None:
     """The monthly usage and cost report: totals, cost and tokens by team and model, month over month, top movers,
-    budgets, unallocated and idle cost, and notable incidents (429 storms, content-filter spikes). An estimate from
-    telemetry and the price book, not the invoice."""
+    budgets, unallocated and idle cost, and notable incidents (429 storms, content-filter spikes). Cost is the
+    imported bill allocated to teams where a bill covers an account's day, and an estimate from telemetry and the
+    price book elsewhere; the report says how much is which, and the organisation's report reconciles the estimate
+    with the bill (`aoai-obs bill import` brings the bill in)."""
     now = utcnow()
     start, _ = parse_month(month or default_month(now))
     period = month_of(start)
@@ -69,4 +72,4 @@ def report(obj: Context, month: str | None, team: str | None, out: Path) -> None
         click.echo(f"note: {period.label} is not complete: the collected data ends at "
                    f"{built.collected_until:%Y-%m-%d %H:%M} UTC", err=True)
     click.echo(f"report {period.label} ({built.scope}): {usd(built.total.cost)}, {len(written)} file(s) "
-               "(estimate from telemetry and the price book, not the invoice)", err=True)
+               f"({basis_phrase(built.basis)})", err=True)

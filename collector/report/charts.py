@@ -1,4 +1,5 @@
-"""Pure: the monthly report's charts as inline SVG (no script, no external file): bars, small multiples, budgets.
+"""Pure: the monthly report's charts as inline SVG (no script, no external file): bars, small multiples, budgets,
+stacked days.
 
 Every chart has a `<title>` and a `<desc>` (what it shows, for screen readers), labelled axes, and its values
 written on it; the report puts a table of the same values beside each one.
@@ -33,6 +34,7 @@ EXTRA_PALETTE: tuple[str, ...] = (
 )
 FIXED: dict[str, str] = {"idle": "#c9ced6", "unallocated": "#6e7781"}
 OTHERS = "#b8bfc8"  # what a chart folds together beyond its largest entries
+BILLED_COLOUR, ESTIMATE_COLOUR = "#1f4e79", "#a0cbe8"  # the bill allocated to teams; the estimate
 PREVIOUS = "#bcbcbc"
 INK, MUTED, GRID = "#222222", "#666666", "#e6e6e6"
 FONT = "font-family=\"system-ui, -apple-system, 'Segoe UI', Roboto, Arial, sans-serif\""
@@ -193,6 +195,51 @@ def small_multiples(chart_id: str, title: str, desc: str, series: Sequence[tuple
                 at, anchor = (px + panel_w, "end") if day == len(values) else (px + (day - 0.5) * width, "middle")
                 parts.append(_text(at, base + 12, str(day), anchor=anchor, size=9, colour=MUTED))
     parts.append(_text(WIDTH / 2, height - 6, axis, anchor="middle", size=11, colour=MUTED))
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def stacked_days(chart_id: str, title: str, desc: str, layers: Sequence[tuple[str, str, Sequence[float]]],
+                 axis: str, fmt: Format = compact_usd) -> str:
+    """One column per day of the month, the layers (name, colour, a value per day) stacked from the bottom in their
+    order, with a legend naming each layer and its total, so colour is not the only cue."""
+    left, right, top, plot_h = 56, WIDTH - 10, 26, 150
+    days = max((len(values) for _, _, values in layers), default=0)
+    totals = [sum(values[d] for _, _, values in layers if d < len(values)) for d in range(days)]
+    high = nice_ticks(0.0, max(totals, default=0.0))[-1]
+    base = top + plot_h
+    width = (right - left) / max(days, 1)
+
+    def y(v: float) -> float:
+        return base - v / high * plot_h
+
+    parts = [_open(chart_id, title, desc, base + 46)]
+    at = float(left)
+    for name, colour, values in layers:
+        label = f"{name} {fmt(sum(values))}"
+        parts.append(f'<rect x="{at:.1f}" y="6" width="12" height="10" fill="{colour}"/>')
+        parts.append(_text(at + 16, 15, label, size=11, colour=MUTED))
+        at += 34 + 6.2 * len(label)
+    for tick in nice_ticks(0.0, high, 3):
+        parts.append(f'<line x1="{left}" y1="{y(tick):.1f}" x2="{right}" y2="{y(tick):.1f}" stroke="{GRID}"/>')
+        parts.append(_text(left - 6, y(tick) + 3, fmt(tick), anchor="end", size=10, colour=MUTED))
+    for day in range(days):
+        stacked = 0.0
+        for name, colour, values in layers:
+            value = values[day] if day < len(values) else 0.0
+            if value <= 0:
+                continue
+            tip = escape(f"day {day + 1}, {name}: {fmt(value)}")
+            parts.append(f'<rect x="{left + day * width + 0.5:.1f}" y="{y(stacked + value):.1f}" '
+                         f'width="{max(width - 1, 0.5):.1f}" height="{y(stacked) - y(stacked + value):.1f}" '
+                         f'fill="{colour}"><title>{tip}</title></rect>')
+            stacked += value
+    parts.append(f'<line x1="{left}" y1="{base}" x2="{right}" y2="{base}" stroke="{MUTED}"/>')
+    for day in sorted({1, 8, 15, 22, days}):
+        if 1 <= day <= days:
+            parts.append(_text(left + (day - 0.5) * width, base + 12, str(day), anchor="middle", size=9,
+                               colour=MUTED))
+    parts.append(_text((left + right) / 2, base + 34, axis, anchor="middle", size=11, colour=MUTED))
     parts.append("</svg>")
     return "".join(parts)
 

@@ -1,11 +1,17 @@
 """The monthly report's figures: read from the store at the edge (`read_inputs`), assembled by pure functions.
 
-Everything the report shows comes from four aggregate reads, grouped in the database:
+Everything the report shows comes from four aggregate reads, grouped in the database, and the reconciliation:
 
 - cost and tokens: the daily cost table (`cost_daily`) of the month and of the month before, per team, account,
-  deployment, attribution method and price, and per day and team for the daily charts;
+  deployment, attribution method, price and basis (`billed`: the imported bill allocated to teams, where a bill
+  covers an account's day; `estimate`: telemetry priced by the book, elsewhere), and per day, team and basis for the
+  daily charts and the basis split;
 - throttling: the hours of the `requests` rollup that pass the 429 rule (below);
 - content-filter blocks: the platform metric `RAIRejectedRequests` per day and deployment.
+
+- the bill: when an imported bill covers (part of) the month, `load_report` reconciles the estimate with it
+  (`collector.cost.reconcile.reconcile_range`: per day, account and meter, each gap with its cause) for an
+  organisation's report; a team's report has no reconciliation, which is per account and meter, not per team.
 
 Models and deployment types come from the inventory; budgets are evaluated for the report month with that month's
 spend, as of the end of the collected data (for a past month the forecast is the actual spend).
@@ -31,16 +37,19 @@ from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, TypeVar
 
+from collector.billing.reconciliation import Reconciliation
 from collector.config import Settings
-from collector.cost.attribution import IDLE, MICRO_USD, UNALLOCATED, DeploymentInfo
+from collector.cost.attribution import BILLED, ESTIMATE, IDLE, MICRO_USD, UNALLOCATED, DeploymentInfo
 from collector.cost.budgets import TEAM, Budgets, BudgetStatus, evaluate_all, load_budgets, spend_by_scope
 from collector.cost.inventories import build_inventory
 from collector.cost.job import collected_until
-from collector.cost.model import load_cost_model
+from collector.cost.model import CostModel, load_cost_model
+from collector.cost.reconcile import reconcile_range
 from collector.cost.table import refresh_costs, stale_days
-from collector.errors import InputError
+from collector.errors import InputError, TerminalError
 from collector.report.charts import team_colours
 from collector.rollups.months import Period, previous_month
+from collector.store import bills
 from collector.store.database import Store
 
 log = logging.getLogger(__name__)
@@ -50,7 +59,10 @@ RAI_METRIC = "RAIRejectedRequests"
 NOT_TEAMS = (UNALLOCATED, IDLE)
 UNKNOWN_MODEL = "unknown"
 TOP_MOVERS = 5
-COST_KEYS = ("team", "account", "deployment", "method", "price_id")
+COST_KEYS = ("team", "account", "deployment", "method", "price_id", "basis")
+#: How far the month's gross gap between the estimate and the bill may reach (a fraction of the estimate) before the
+#: report says the threshold is exceeded: the default of `aoai-obs reconcile`.
+RECONCILE_THRESHOLD = Decimal("0.01")
 TENTH = Decimal("0.1")
 EVER = (datetime(1970, 1, 1, tzinfo=UTC), datetime(2200, 1, 1, tzinfo=UTC))
 K = TypeVar("K")
@@ -127,6 +139,7 @@ class Line:
     current: Usage
     previous: Usage
     methods: tuple[tuple[str, int], ...] = ()  # attribution method -> micro-dollars this month (teams only)
+    bases: tuple[tuple[str, int], ...] = ()  # basis (billed, estimate) -> micro-dollars this month (teams only)
 
     @property
     def change_micro_usd(self) -> int:
@@ -185,6 +198,50 @@ class FilterSpike:
 
 
 @dataclass(frozen=True)
+class Basis:
+    """The month's cost on each basis, per day (index 0 is the 1st): micro-dollars of the bill allocated to teams
+    (`billed`) and of the estimate, None on a day with no cost line on that basis. A day can have both: the bill
+    covers some accounts that day and not others."""
+
+    billed: tuple[int | None, ...]
+    estimate: tuple[int | None, ...]
+
+    @property
+    def billed_micro_usd(self) -> int:
+        return sum(v for v in self.billed if v is not None)
+
+    @property
+    def estimate_micro_usd(self) -> int:
+        return sum(v for v in self.estimate if v is not None)
+
+    @property
+    def billed_days(self) -> tuple[int, ...]:
+        """Days of the month (1-based) with billed cost lines."""
+        return tuple(i + 1 for i, v in enumerate(self.billed) if v is not None)
+
+    @property
+    def estimate_days(self) -> tuple[int, ...]:
+        return tuple(i + 1 for i, v in enumerate(self.estimate) if v is not None)
+
+    @property
+    def kind(self) -> str:
+        """`billed` (every cost line), `estimate` (every one, or no line at all) or `mixed`."""
+        if not self.billed_days:
+            return ESTIMATE
+        return BILLED if not self.estimate_days else "mixed"
+
+
+@dataclass(frozen=True)
+class BillCheck:
+    """The reconciliation of the month's estimate with an imported bill that covers (part of) it, or why it could
+    not be made (`problem`)."""
+
+    threshold: Decimal  # a fraction of the estimate
+    result: Reconciliation | None = None
+    problem: str = ""
+
+
+@dataclass(frozen=True)
 class MonthlyReport:
     month: Period
     previous_month: Period
@@ -205,6 +262,8 @@ class MonthlyReport:
     unpriced: tuple[tuple[str, str], ...]  # (account, deployment) with usage no price matched
     colours: Mapping[str, str] = field(default_factory=dict)  # team -> colour (report_charts.team_colours)
     rules: IncidentRules = field(default_factory=IncidentRules)
+    basis: Basis = Basis((), ())
+    bill: BillCheck | None = None  # None: no bill covers the month, or a team's report (no reconciliation)
 
     @property
     def complete(self) -> bool:
@@ -235,9 +294,9 @@ class ReportInputs:
     """Plain rows from the store, as its aggregate reads return them."""
 
     month: Period
-    current: Sequence[Mapping[str, Any]]  # cost_daily of the month per COST_KEYS
+    current: Sequence[Mapping[str, Any]]  # cost_daily of the month per COST_KEYS (no `basis`: the estimate)
     previous: Sequence[Mapping[str, Any]]  # the same for the month before
-    daily: Sequence[Mapping[str, Any]]  # cost_daily of the month per day and team
+    daily: Sequence[Mapping[str, Any]]  # cost_daily of the month per day, team and basis
     throttled_hours: Sequence[Mapping[str, Any]]  # read_throttled_hours
     filter_days: Sequence[Mapping[str, Any]]  # read_metric_daily(RAI_METRIC)
     active_days: Sequence[Mapping[str, Any]]  # cost_daily of the month per day, account and deployment
@@ -253,7 +312,7 @@ def read_inputs(store: Store, month: Period, collected_until: datetime | None,
         month=month,
         current=store.read_cost_daily(month.start, month.end, by=COST_KEYS),
         previous=store.read_cost_daily(before.start, before.end, by=COST_KEYS),
-        daily=store.read_cost_daily(month.start, month.end, by=("day", "team")),
+        daily=store.read_cost_daily(month.start, month.end, by=("day", "team", "basis")),
         throttled_hours=store.read_throttled_hours(month.start, month.end, min_throttled=rules.throttle_min_429,
                                                    min_percent=rules.throttle_min_percent),
         filter_days=store.read_metric_daily(RAI_METRIC, month.start, month.end),
@@ -288,11 +347,13 @@ def _sums(rows: Iterable[Mapping[str, Any]], key: Callable[[Mapping[str, Any]], 
 
 
 def _compare(current: Mapping[str, Usage], previous: Mapping[str, Usage],
-             methods: Mapping[str, dict[str, int]] | None = None) -> list[Line]:
+             methods: Mapping[str, dict[str, int]] | None = None,
+             bases: Mapping[str, dict[str, int]] | None = None) -> list[Line]:
     names = [n for n in set(current) | set(previous)
              if not (current.get(n, Usage()).empty and previous.get(n, Usage()).empty)]
     lines = [Line(n, current.get(n, Usage()), previous.get(n, Usage()),
-                  tuple(sorted((methods or {}).get(n, {}).items()))) for n in names]
+                  tuple(sorted((methods or {}).get(n, {}).items())),
+                  tuple(sorted((bases or {}).get(n, {}).items()))) for n in names]
     return sorted(lines, key=lambda x: (not x.charged, NOT_TEAMS.index(x.name) if not x.charged else 0,
                                         -x.current.cost_micro_usd, -x.previous.cost_micro_usd, x.name))
 
@@ -383,6 +444,21 @@ def _deployment_lines(current: Sequence[Mapping[str, Any]], previous: Sequence[M
                   key=lambda d: (-d.current.cost_micro_usd, d.account, d.deployment))
 
 
+def basis_of(row: Mapping[str, Any]) -> str:
+    """A cost row's basis; a row without one is the estimate."""
+    return str(row.get("basis") or ESTIMATE)
+
+
+def _basis(rows: Iterable[Mapping[str, Any]], month: Period, team: str | None) -> Basis:
+    days = (month.end - month.start).days
+    sums: dict[str, list[int | None]] = {BILLED: [None] * days, ESTIMATE: [None] * days}
+    for row in rows:
+        if team is None or row["team"] == team:
+            series, at = sums[BILLED if basis_of(row) == BILLED else ESTIMATE], (row["day"] - month.start).days
+            series[at] = (series[at] or 0) + int(row["cost_micro_usd"])
+    return Basis(tuple(sums[BILLED]), tuple(sums[ESTIMATE]))
+
+
 def _daily(rows: Iterable[Mapping[str, Any]], month: Period, team: str | None) -> dict[str, list[int]]:
     """Team -> micro-dollars per day of the month."""
     daily: dict[str, list[int]] = {}
@@ -394,8 +470,10 @@ def _daily(rows: Iterable[Mapping[str, Any]], month: Period, team: str | None) -
 
 
 def assemble(inputs: ReportInputs, deployments: Iterable[DeploymentInfo], budgets: Budgets, *,
-             team: str | None, generated_at: datetime, rules: IncidentRules = IncidentRules()) -> MonthlyReport:
-    """The report from plain rows: an organisation's (team None) or one team's lines."""
+             team: str | None, generated_at: datetime, rules: IncidentRules = IncidentRules(),
+             bill: BillCheck | None = None) -> MonthlyReport:
+    """The report from plain rows: an organisation's (team None) or one team's lines; `bill` is the month's
+    reconciliation with the bill, when one covers it (an organisation's report only)."""
     month = inputs.month
     inventory = {(d.account.lower(), d.name): d for d in deployments}
     current, previous = list(inputs.current), list(inputs.previous)
@@ -408,10 +486,13 @@ def assemble(inputs: ReportInputs, deployments: Iterable[DeploymentInfo], budget
         return info.model if info is not None and info.model else UNKNOWN_MODEL
 
     methods: dict[str, dict[str, int]] = {}
+    bases: dict[str, dict[str, int]] = {}
     for row in current:
-        by = methods.setdefault(str(row["team"]), {})
-        by[str(row["method"])] = by.get(str(row["method"]), 0) + int(row["cost_micro_usd"])
-    teams = _compare(_sums(current, lambda r: str(r["team"])), _sums(previous, lambda r: str(r["team"])), methods)
+        for found, value in ((methods, str(row["method"])), (bases, basis_of(row))):
+            by = found.setdefault(str(row["team"]), {})
+            by[value] = by.get(value, 0) + int(row["cost_micro_usd"])
+    teams = _compare(_sums(current, lambda r: str(r["team"])), _sums(previous, lambda r: str(r["team"])), methods,
+                     bases)
     models = _compare(_sums(current, model_of), _sums(previous, model_of))
     daily = _daily(inputs.daily, month, team)
 
@@ -448,18 +529,44 @@ def assemble(inputs: ReportInputs, deployments: Iterable[DeploymentInfo], budget
         unpriced=tuple(sorted({_key(r) for r in current if int(r["unpriced"])})),
         colours=team_colours([*inputs.all_teams, *(str(r["team"]) for r in (*inputs.current, *inputs.previous))]),
         rules=rules,
+        basis=_basis(inputs.daily, month, team),
+        bill=bill if team is None else None,
     )
 
 
 # -- the edge: settings and store ------------------------------------------------------------------------------
 
 
+def reconcile_month(store: Store, model: CostModel, month: Period, now: datetime, threshold: Decimal, *,
+                    may_write: bool = True) -> BillCheck | None:
+    """The month's estimate reconciled with the imported bill (`reconcile_range`), or None when no bill run covers
+    any day of the month. Without `may_write`, days the cost model has not priced are not re-priced (reconciling
+    would write them): the check then says why it was not made, as it does when the bill cannot be compared (a
+    currency other than the book's)."""
+    if not any(run.first_day < month.end and run.last_day >= month.start for run in bills.bill_runs(store)):
+        return None
+    if not may_write:
+        stale = stale_days(store, model, month.start, month.end)
+        if stale:
+            return BillCheck(threshold, problem=f"{len(stale)} day(s) of {month.label} are not priced by the current "
+                                                "price book, rules and inventory yet: the next collector pass (or "
+                                                "`aoai-obs report`) re-prices them")
+    try:
+        return BillCheck(threshold, reconcile_range(store, model, month.start, month.end, now, threshold=threshold))
+    except TerminalError as e:
+        log.warning("report: no reconciliation with the bill: %s", e)
+        return BillCheck(threshold, problem=str(e))
+
+
 def load_report(settings: Settings, store: Store, month: Period, team: str | None, now: datetime, *,
-                reprice: bool = True, rules: IncidentRules = IncidentRules()) -> MonthlyReport:
+                reprice: bool = True, rules: IncidentRules = IncidentRules(),
+                threshold: Decimal | None = RECONCILE_THRESHOLD) -> MonthlyReport:
     """The report of `month` from the settings' inventory and budgets and the store.
 
     With `reprice`, days of the month and the month before that the current price book, rules and inventory did
     not price (a changed price book, say) are re-attributed first, so the report never shows stale prices.
+    An organisation's report is reconciled with the imported bill when one covers (part of) the month, the month's
+    gross gap judged against `threshold` (a fraction of the estimate; None: no reconciliation).
     InputError for a team with no cost in either month, or a month the collected data has not reached."""
     deployments = build_inventory(settings).deployments()
     budgets = load_budgets(settings.budgets.file) if settings.budgets.file else Budgets()
@@ -469,8 +576,8 @@ def load_report(settings: Settings, store: Store, month: Period, team: str | Non
     if until <= month.start:
         raise InputError([], f"nothing is collected for {month.label} yet: the collected data ends at "
                              f"{until:%Y-%m-%d %H:%M} UTC")
-    if reprice:
-        model = load_cost_model(settings, deployments)
+    model = load_cost_model(settings, deployments) if reprice or (team is None and threshold is not None) else None
+    if reprice and model is not None:
         stale = stale_days(store, model, previous_month(month).start, month.end)
         if stale:
             log.info("report: re-attributing %d day(s) the current price book and rules have not priced", len(stale))
@@ -485,4 +592,7 @@ def load_report(settings: Settings, store: Store, month: Period, team: str | Non
             close = difflib.get_close_matches(team, known, n=1)
             hint = f"did you mean {close[0]!r}?" if close else f"teams: {', '.join(known) or 'none'}"
             raise InputError([], f"--team: no cost for team {team!r} in {month.label} or the month before; {hint}")
-    return assemble(inputs, deployments, budgets, team=team, generated_at=now, rules=rules)
+    bill = None
+    if team is None and threshold is not None and model is not None:
+        bill = reconcile_month(store, model, month, now, threshold, may_write=reprice)
+    return assemble(inputs, deployments, budgets, team=team, generated_at=now, rules=rules, bill=bill)

@@ -9,16 +9,29 @@ The CSV is long: one value per row, under the columns of `CSV_COLUMNS`:
 
 - `month` the report's month (YYYY-MM), `scope` `organisation` or `team:<name>`;
 - `section` what the row belongs to: `total`, `team`, `team_method`, `model`, `deployment`, `mover_team`,
-  `mover_model`, `daily`, `budget`, `throttling`, `content_filter`, `unpriced`;
+  `mover_model`, `daily`, `budget`, `throttling`, `content_filter`, `unpriced`, and the bill's (below);
 - `period` the month a figure covers (YYYY-MM: the report's month or, for month-over-month, the one before), the
-  day (YYYY-MM-DD) for `daily` and `content_filter`, the first hour (ISO-8601 UTC) for `throttling`;
+  day (YYYY-MM-DD) for `daily`, `content_filter` and `reconciliation_gap`, the first hour (ISO-8601 UTC) for
+  `throttling`;
 - the keys the section has: `team`, `method` (attribution method), `model`, `deployment_type`, `account`,
-  `deployment`; the others are empty;
+  `deployment`, `meter` (a billed meter: model, version, deployment type, kind), `cause` (of a reconciliation
+  gap); the others are empty;
 - `metric` and `value`: counts are integers, `*_usd` amounts are exact decimals (micro-dollars), percents are
-  to 0.01 (budgets) or 0.1 (changes) and `change_percent` is `new` when there was nothing the month before.
+  to 0.01 (budgets, reconciliation) or 0.1 (changes) and `change_percent` is `new` when there was nothing the
+  month before.
 
 `team` rows of an organisation's report include `unallocated` and `idle`; the `team` rows of a period add up to
 its `total` row.
+
+The bill's sections: `basis` (the scope's cost that is the imported bill allocated to teams, `billed_cost_usd`, and
+the estimate, `estimate_cost_usd`, adding up to the `total`; the days with lines on each basis, counted and listed)
+and `team_basis` (the same per team); `reconciliation`, one row `status`: `reconciled`, `no_bill` (no imported bill
+covers the month), `not_reconciled` (with `problem`) or `organisation_report` (a team's report: the reconciliation
+is per account and meter); when reconciled, the summary (the bill's days in the month, estimate, billed, net and
+gross gap in $ and %, the threshold, whether it is `exceeded`, the estimate on days no export covers), then
+`reconciliation_cause` (cells, net and absolute gaps per cause), every cell of the reconciliation as
+`reconciliation_gap` (quantities, costs, gap, gap %, reasons, explanation, the override that would close it;
+amounts to the micro-dollar) and `reconciliation_override` (each suggested price-book override and its entry).
 """
 
 from __future__ import annotations
@@ -26,17 +39,19 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterable, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from html import escape
 
-from collector.cost.attribution import IDLE, MICRO_USD, UNALLOCATED
+from collector.cost.attribution import IDLE, UNALLOCATED
 from collector.report.charts import OTHERS, Bar, Gauge, bar_chart, budget_chart, colour_of, small_multiples
 from collector.report.data import DeploymentLine, Line, MonthlyReport, Usage
+from collector.report.formatting import micro as _micro
+from collector.report.formatting import signed_usd, usd
+from collector.report.formatting import table as _table
+from collector.report.reconciliation import basis_text, basis_tile, bill_tile, csv_values, footer_sentence, section_html
 
-CENT = Decimal("0.01")
-ESTIMATE = "Estimate from telemetry and the price book, not the invoice."
 CSV_COLUMNS = ("month", "scope", "section", "period", "team", "method", "model", "deployment_type", "account",
-               "deployment", "metric", "value")
+               "deployment", "metric", "value", "meter", "cause")
 USAGE_METRICS = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens", "cost_usd")
 #: Past these, a chart shows the largest and one bar (or nothing) for the rest, and a detail table the largest
 #: rows and one row for the rest, so that 40 teams and 300 deployments still print on a few pages. The tables
@@ -46,30 +61,11 @@ PANELS = 12
 DETAIL_ROWS = 25
 
 
-# -- formatting ----------------------------------------------------------------------------------------------------
-
-
-def usd(amount: Decimal) -> str:
-    """$1,234.56 (to the cent, half to even); -$1.20 below zero."""
-    cents = amount.quantize(CENT, rounding=ROUND_HALF_EVEN)
-    return f"-${-cents:,.2f}" if cents < 0 else f"${cents:,.2f}"
-
-
-def signed_usd(amount: Decimal) -> str:
-    """+$1.20, -$1.20, or $0.00 when it rounds to no change."""
-    shown = usd(amount)
-    return shown if shown.startswith("-") or shown == "$0.00" else f"+{shown}"
-
-
 def change_text(line: Line) -> str:
     """+12.5 %, -100.0 %, `new`, or an en dash when there was nothing either month."""
     if line.percent is None:
         return "new" if line.current.cost_micro_usd else "–"
     return f"{'+' if line.percent > 0 else ''}{line.percent} %"
-
-
-def _micro(micro: int) -> Decimal:
-    return Decimal(micro) * MICRO_USD
 
 
 # -- HTML ----------------------------------------------------------------------------------------------------------
@@ -88,6 +84,7 @@ p{margin:6px 0}
 .warn{border-left:4px solid #d4a017;padding:6px 10px;background:#fdf7e3}
 .note{color:#555;font-size:13px}
 .cards{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:10px;margin:14px 0}
+.cards.four{grid-template-columns:repeat(4,minmax(0,1fr))}
 .card{border:1px solid #ddd;border-radius:6px;padding:10px 12px}
 .card .k{color:#555;font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .v{font-size:22px;font-weight:650;font-variant-numeric:tabular-nums}
@@ -101,6 +98,12 @@ th{border-bottom:1.5px solid #999;font-weight:600;background:#fafafa}
 td.n,th.n{text-align:right;white-space:nowrap}
 tr.total td{font-weight:650;border-top:1.5px solid #999}
 tr.nobody td{font-style:italic;color:#444}
+table.gaps tr.gap td{border-bottom:none}
+table.gaps tr.gap td:nth-child(2){white-space:nowrap}
+table.gaps tr.why td{color:#444;font-size:11.5px;padding:0 6px 5px 18px;white-space:normal}
+table.gaps tr.rest td{color:#555;font-style:italic;white-space:normal}
+code{font-family:ui-monospace,Consolas,monospace;font-size:11.5px;overflow-wrap:anywhere}
+a{color:inherit}
 .sw{display:inline-block;width:10px;height:10px;margin-right:6px;border-radius:2px;vertical-align:baseline}
 .small{font-size:11px;color:#555}
 td:first-child{white-space:nowrap}
@@ -112,20 +115,6 @@ footer{margin-top:30px;color:#555;font-size:12px;border-top:1px solid #ddd;paddi
 @page{size:A4;margin:14mm 12mm}
 @media print{main{padding:0;max-width:none}h2,h3{break-after:avoid}body{font-size:12px}table{font-size:11px}}
 """
-
-
-def _table(table_id: str, caption: str, header: Sequence[str], rows: Iterable[tuple[str, Sequence[str]]],
-           numeric: Iterable[int]) -> str:
-    """A table; `rows` are (row class, cell texts, already escaped)."""
-    right = set(numeric)
-    head = "".join(f'<th scope="col"{" class=n" if i in right else ""}>{escape(h)}</th>'
-                   for i, h in enumerate(header))
-    body = []
-    for css, cells in rows:
-        tds = "".join(f'<td{" class=n" if i in right else ""}>{c}</td>' for i, c in enumerate(cells))
-        body.append(f'<tr class="{css}">{tds}</tr>' if css else f"<tr>{tds}</tr>")
-    return (f'<table id="{table_id}"><caption>{escape(caption)}</caption><thead><tr>{head}</tr></thead>'
-            f'<tbody>{"".join(body)}</tbody></table>')
 
 
 def _deployment_cell(d: DeploymentLine) -> str:
@@ -154,8 +143,8 @@ def _header(r: MonthlyReport) -> str:
              f'<p class="meta">{escape(r.scope.capitalize())} · {r.month.start:%Y-%m-%d} to '
              f"{r.month.end:%Y-%m-%d} (UTC, end exclusive) · generated {r.generated_at:%Y-%m-%d %H:%M} UTC · data "
              f"collected until {escape(collected)}</p>",
-             f'<p class="estimate">{ESTIMATE} Cost comes from the tokens Azure reports and the prices in the price '
-             "book; the invoice is the authority.</p>"]
+             f'<p class="estimate" id="basis-note">{escape(basis_text(r))} The last section, Bill and '
+             "estimate, says more.</p>"]
     if not r.complete:
         parts.append(f'<p class="warn">The month is not complete: the data ends at {escape(collected)}. Figures '
                      "cover the month up to then, and budget forecasts extrapolate from it.</p>")
@@ -192,11 +181,15 @@ def _summary(r: MonthlyReport) -> str:
         cards.append(_card("Unallocated and idle", usd(nobody.cost),
                            f"{share}unallocated {usd(unallocated.current.cost if unallocated else Decimal(0))}, "
                            f"idle {usd(idle.current.cost if idle else Decimal(0))}"))
+    cards.append(_card(*basis_tile(r)))
+    if r.team is None:
+        cards.append(_card(*bill_tile(r)))
     over = sum(1 for b in r.budgets if b.spent * 100 >= 100 * b.budget.monthly_usd)
     cards.append(_card("Budgets", f"{over} of {len(r.budgets)}", "at or over 100 % of the monthly amount"))
     cards.append(_card("Incidents", f"{len(r.throttling)} + {len(r.content_filter)}",
                        "429 storms + content-filter spikes"))
-    return f'<section id="summary"><h2>Summary</h2><div class="cards">{"".join(cards)}</div></section>'
+    columns = " four" if len(cards) % 4 == 0 else ""
+    return f'<section id="summary"><h2>Summary</h2><div class="cards{columns}">{"".join(cards)}</div></section>'
 
 
 def _usage_rows(r: MonthlyReport, kind: str, lines: Sequence[Line], total: Line) -> list[tuple[str, list[str]]]:
@@ -408,11 +401,12 @@ def render_html(report: MonthlyReport) -> str:
     teams = r.teams
     body = "".join([
         _header(r), _summary(r), _by(r, "team", teams), _by(r, "model", r.models), _movers(r), _daily(r),
-        _budgets(r), _nobody(r), _incidents(r), _deployments(r),
-        f"<footer><p>{ESTIMATE} Tokens and requests are Azure's own counts (logs and platform metrics); each "
-        "team's share follows the attribution rules (direct: its identity or APIM subscription; owner: the "
-        "deployment's owner; estimated: a shared deployment split by requests or bytes). Amounts are rounded to the "
-        "cent one by one; the CSV has them exact. Each team keeps one colour, the one the dashboards give it.</p>"
+        _budgets(r), _nobody(r), _incidents(r), _deployments(r), section_html(r),
+        f"<footer><p>{escape(footer_sentence(r.basis))} Tokens and requests are Azure's own counts (logs and "
+        "platform metrics); each team's share follows the attribution rules (direct: its identity or APIM "
+        "subscription; owner: the deployment's owner; estimated: a shared deployment split by requests or bytes). "
+        "Amounts are rounded to the cent one by one; the CSV has them exact. Each team keeps one colour, the one "
+        "the dashboards give it.</p>"
         "<p>aoai-observatory monthly report.</p></footer>",
     ])
     title = escape(f"Azure OpenAI usage and cost, {r.title}, {r.scope}")
@@ -486,6 +480,8 @@ def csv_rows(report: MonthlyReport) -> list[dict[str, str]]:
             account=s.account, deployment=s.deployment)
     for account, deployment in r.unpriced:
         add("unpriced", this, [("unpriced", "1")], account=account, deployment=deployment)
+    for section, period, keys, bill_values in csv_values(r):
+        add(section, period, bill_values, **keys)
     return rows
 
 

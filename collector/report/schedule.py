@@ -28,8 +28,10 @@ from collector.cost.job import collected_until
 from collector.cost.webhook import WebhookSender
 from collector.errors import ObservatoryError, TerminalError
 from collector.report.data import MonthlyReport, load_report
+from collector.report.formatting import usd
 from collector.report.pdf import MISSING, find_chromium, print_pdf
-from collector.report.render import render_csv, render_html, usd
+from collector.report.reconciliation import basis_phrase
+from collector.report.render import render_csv, render_html
 from collector.rollups.months import Period, month_of, previous_month
 from collector.store.database import Store
 
@@ -131,8 +133,8 @@ def notice_of(report: MonthlyReport, files: Sequence[Path]) -> ReportNotice:
         facts.insert(2, ("Top mover", f"{mover.name} {usd(mover.change)} ({change})"))
     return ReportNotice(
         f"Azure OpenAI monthly report, {report.title}",
-        f"The report for {report.title} is written: {usd(total)} in all (estimate from telemetry and the price "
-        f"book, not the invoice). Files: {names}.",
+        f"The report for {report.title} is written: {usd(total)} in all ({basis_phrase(report.basis)}). "
+        f"Files: {names}.",
         tuple(facts))
 
 
@@ -175,7 +177,7 @@ def _post_pending(settings: Any, store: Any, folder: Path, now: datetime) -> str
     if url is None:
         return "report: not posted (reports.post_to_webhook is on, budgets.webhook_url is not set)"
     files = sorted(p for p in folder.glob(f"{name}.*") if p.suffix.lstrip(".") in FORMATS)
-    report = load_report(settings, store, month, None, now, reprice=False)
+    report = load_report(settings, store, month, None, now, reprice=False, threshold=None)
     WebhookSender(url.get_secret_value(), settings.budgets.webhook_format)(notice_of(report, files))
     marker.write_text(f"{now.isoformat()}\n", encoding="utf-8")
     return f"report {month.label}: summary posted"

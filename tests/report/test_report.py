@@ -393,7 +393,8 @@ def test_a_month_without_cost_still_renders() -> None:
     html = render_html(r)
     assert tables_of(html)["teams"][1:] == [["Total", "0", "0", "0", "$0.00", "$0.00", "$0.00", "–", ""]]
     assert "No budget is set" in html and html.count("None this month") == 3
-    assert [row["section"] for row in csv_of(render_csv(r))] == ["total"] * 10
+    # The month's basis split (nothing billed, nothing estimated) and, with no bill, the reconciliation's status.
+    assert [row["section"] for row in csv_of(render_csv(r))] == ["total"] * 10 + ["basis"] * 6 + ["reconciliation"]
 
 
 def test_a_large_organisation_prints_the_largest_rows_and_one_for_the_rest() -> None:
