@@ -102,18 +102,19 @@ def describe(settings: Settings, store: Store, now: datetime) -> str:
 
 
 def describe_cost(store: Store, now: datetime) -> str:
-    """Attributed cost of the last 30 days per team and method, from the daily cost table."""
+    """Attributed cost of the last 30 days per team, method and basis, from the daily cost table."""
     start = align_down(now, DAY) - timedelta(days=30)
-    rows = store.read_cost_daily(start, now, by=("team", "method"))
+    rows = store.read_cost_daily(start, now, by=("team", "method", "basis"))
     if not rows:
         return "Cost: nothing attributed yet"
-    lines = ["Last 30 days, cost per team (estimate from telemetry and the price book)",
-             f"  {'team':<14} {'method':<12} {'tokens':>14} {'USD':>12}"]
+    lines = ["Last 30 days, cost per team (billed: the imported bill allocated to teams; estimate: telemetry and "
+             "the price book)", f"  {'team':<14} {'method':<12} {'basis':<9} {'tokens':>14} {'USD':>12}"]
     for r in rows:
         tokens = r["prompt_tokens"] + r["completion_tokens"]
-        lines.append(f"  {r['team']:<14} {r['method']:<12} {tokens:>14,} {r['cost_micro_usd'] / 1e6:>12,.2f}")
+        lines.append(f"  {r['team']:<14} {r['method']:<12} {r['basis']:<9} {tokens:>14,} "
+                     f"{r['cost_micro_usd'] / 1e6:>12,.2f}")
     total = sum(r["cost_micro_usd"] for r in rows)
-    lines.append(f"  {'total':<27} {'':>14} {total / 1e6:>12,.2f}")
+    lines.append(f"  {'total':<37} {'':>14} {total / 1e6:>12,.2f}")
     return "\n".join(lines)
 
 
