@@ -42,7 +42,7 @@ TABLE = "cost-reconciliation"
 MONTHS, NOTE, CARDS, OVERRIDES = "cost-reconcile-months", "cost-reconcile-note", "cost-reconcile-cards", \
     "cost-reconcile-overrides"
 #: Gaps drawn per cause (the largest); the CSV has every gap.
-DRAWN_ROWS = 15
+DRAWN_ROWS = 10
 #: Months offered, newest first.
 MONTHS_SHOWN = 12
 HOW_TO_IMPORT = ("Import the Cost Management export with `aoai-obs bill import SOURCE` (a folder, or a blob "
@@ -174,6 +174,11 @@ def gap_row(g: Gap) -> dict[str, Any]:
             "override": g.override.describe() if g.override is not None else ""}
 
 
+def _plain_percent(fraction: Decimal) -> str:
+    """0.01 as "1%", 0.005 as "0.5%"."""
+    return f"{(fraction * 100).normalize():f}%"
+
+
 def _signed(value: Decimal) -> str:
     return f"{'-' if value < 0 else '+'}${abs(value):,.2f}"
 
@@ -192,7 +197,8 @@ def section(context: Context, reconciler: Reconciler, model: CostModel | None, m
     months = [(label, f"/cost{search or ''}{hash_with(hash_text, month=label)}", billed)
               for label, billed in _months(context.store, runs, chosen)]
     scope = [f"{period.label} (UTC), per day, account and meter, gaps past the tolerance grouped by cause, the "
-             f"largest first; threshold {THRESHOLD * 100:g}% of the estimate (gross gap), as aoai-obs reconcile."]
+             f"largest first; threshold {_plain_percent(THRESHOLD)} of the estimate (gross gap), as aoai-obs "
+             "reconcile."]
     ignored = [name for name, values in (("team", filters.teams), ("deployment", filters.deployments),
                                          ("model", filters.models)) if values]
     if ignored:
@@ -228,7 +234,7 @@ def section(context: Context, reconciler: Reconciler, model: CostModel | None, m
         ("Estimate", f"${s.estimated_cost:,.2f}", "telemetry × the settings' price book"),
         ("Billed", f"${s.billed_cost:,.2f}", f"Cost Management export, {period_text}"),
         ("Net gap", _signed(s.net_gap), f"{_percent(s.net_percent)} of the estimate (billed − estimate)"),
-        ("Gross gap", f"${s.gross_gap:,.2f}", f"{gross} of the estimate: threshold {s.threshold * 100:g}%, "
+        ("Gross gap", f"${s.gross_gap:,.2f}", f"{gross} of the estimate: threshold {_plain_percent(s.threshold)}, "
                                               f"{'EXCEEDED' if s.exceeded else 'within'}"),
         ("Within tolerance", f"{matched[0]:,} cell(s)", f"{_signed(matched[1])} in all"),
     ]

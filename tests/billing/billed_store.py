@@ -154,14 +154,14 @@ class BilledDemo:
         return f"sqlite:///{self.store}"
 
 
-def demo_model() -> CostModel:
-    return CostModel(load_price_book(EXAMPLES / "demo-prices.yaml"),
-                     load_attribution_rules(EXAMPLES / "demo-teams.yaml"), DEPLOYMENTS)
+def demo_model(rules: Path = EXAMPLES / "demo-teams.yaml") -> CostModel:
+    return CostModel(load_price_book(EXAMPLES / "demo-prices.yaml"), load_attribution_rules(rules), DEPLOYMENTS)
 
 
-def build_billed_demo(root: Path) -> BilledDemo:
-    """Five days of demo traffic (DAYS) collected into `root`/store.sqlite and priced, then the export with the
-    planted discrepancies imported and allocated to teams; `root`/unbilled.sqlite is the store before the import."""
+def build_billed_demo(root: Path, rules: Path = EXAMPLES / "demo-teams.yaml") -> BilledDemo:
+    """Five days of demo traffic (DAYS) collected into `root`/store.sqlite and priced (with the demo's book and
+    `rules`), then the export with the planted discrepancies imported and allocated to teams; `root`/unbilled.sqlite
+    is the store before the import."""
     workspace = root / "ws.duckdb"
     ws = Workspace(workspace)
     ws.create()
@@ -171,12 +171,14 @@ def build_billed_demo(root: Path) -> BilledDemo:
         timing = Timing(grain=timedelta(minutes=5), lag=timedelta(0), lookback=timedelta(0),
                         max_window=timedelta(days=1))
         assert backfill(store, [WorkspaceSource("demo", workspace)], ROLLUPS, timing, START, END, END).ok
-        model = demo_model()
+        model = demo_model(rules)
         exports = root / "exports"
         write_run(exports, list(focus_rows(_bill(workspace, model), others=0)), start=DAYS[0], end=DAYS[-1],
                   run_id="run-1", submitted=NOW, fmt="csv.gz")
         refresh_costs(store, model, START, END, NOW)
+        store.close()  # every write in the file itself, none left in a write-ahead log, before the copy
         shutil.copy(root / "store.sqlite", root / "unbilled.sqlite")  # the same telemetry, no bill
+        store = Store.open(f"sqlite:///{root / 'store.sqlite'}")
         import_bill(store, FolderSource(exports).files(), str(exports), NOW)
         apply_bill(store, model, START, END, NOW)
     finally:
