@@ -144,7 +144,7 @@ def figure(driver: WebDriver, graph: str) -> dict[str, Any] | None:
         const gd = document.querySelector(`#${arguments[0]} .js-plotly-plot`);
         if (!gd || !gd.data || !gd.layout) return null;
         return JSON.stringify({title: (gd.layout.title || {}).text || '',
-                               traces: gd.data.map(t => ({name: t.name, x: t.x, y: t.y}))});"""
+                               traces: gd.data.map(t => ({name: t.name, type: t.type, x: t.x, y: t.y}))});"""
     raw = driver.execute_script(script, graph)
     return json.loads(raw) if raw else None
 
@@ -295,11 +295,11 @@ COST_GRAPHS = ("cost-daily", "cost-daily-tokens", "cost-breakdown", "cost-unit-t
 
 
 def cost_total(driver: WebDriver) -> float | None:
-    """The cost per day figure's total, in USD (None until drawn)."""
+    """The cost per day figure's total, in USD (None until drawn): its bars (not the markers of each day's basis)."""
     drawn = figure(driver, "cost-daily")
     if drawn is None or not drawn["title"].startswith("Cost (USD) per UTC day"):
         return None
-    return sum(v for t in drawn["traces"] for v in t["y"] if v is not None)
+    return sum(v for t in drawn["traces"] if t["type"] == "bar" for v in t["y"] if v is not None)
 
 
 def store_cost(store: Store, start: datetime, end: datetime, teams: tuple[str, ...] = ()) -> int:
