@@ -265,6 +265,7 @@ def layout() -> list[Component]:
 
 _PILL = {"padding": "2px 10px", "borderRadius": "12px", "border": "1px solid #cbd2d9", "textDecoration": "none",
          "color": "#1f2933", "background": "#ffffff", "fontSize": "13px", "marginRight": "6px"}
+_WRAP = {"whiteSpace": "pre-wrap", "overflowWrap": "anywhere"}
 _PILL_ON = {**_PILL, "background": "#2f6fb3", "borderColor": "#2f6fb3", "color": "#ffffff"}
 
 
@@ -296,8 +297,8 @@ def draw(shown: Section) -> tuple[Any, ...]:
             html.H3("Price-book overrides that would close the price gaps"),
             html.P("Add under `overrides:` in the price book (prices.book); the collector re-prices the days.",
                    className="hint"),
-            *(html.Div([html.Div(what), html.Pre(line, className="override-yaml")]) for what, line in
-              shown.overrides)], id="cost-reconcile-override-list")
+            *(html.Div([html.Div(what), html.Pre(line, className="override-yaml", style=_WRAP)])
+              for what, line in shown.overrides)], id="cost-reconcile-override-list")
     return links, note, cards, tables, shown.rows, overrides
 
 
