@@ -5,6 +5,11 @@ the attribution method of what it draws: bars carry the method as their pattern 
 estimated, crosses unallocated, back-slashes idle) with a legend of methods under the plot, and lines name it in
 their hover. Idle provisioned capacity and unallocated usage are their own series, in fixed hatched greys. Days are
 UTC days: the daily cost table is kept per UTC day.
+
+Every figure also says its basis: `billed` (the imported bill allocated to teams) or `estimate` (telemetry priced by
+the book). The daily cost chart draws estimated days faded, with a marker over each day's bar; tables carry a basis
+column. Names from data (teams, deployments, budgets) reach plotly through `plain`, so they show as text: plotly
+reads a subset of HTML, and `%{...}` in hover templates, in the strings it draws.
 """
 
 from __future__ import annotations
@@ -22,6 +27,11 @@ from dashboards.figures import Figure, _figure, empty
 
 MICRO = 1_000_000
 METHODS = ("direct", "owner", "estimated", "unallocated", "idle")
+BILLED, ESTIMATE = "billed", "estimate"
+BASES = (BILLED, ESTIMATE)
+#: How a day's cost bars are drawn by basis: billed solid, estimated faded, a day of both in between.
+BASIS_OPACITY = {BILLED: 1.0, ESTIMATE: 0.45, "partly billed": 0.75}
+_BASIS_SYMBOL = {BILLED: "circle", ESTIMATE: "circle-open", "partly billed": "circle-open-dot"}
 OWN_SERIES = (IDLE, UNALLOCATED)
 #: What the page breaks cost down by (URL hash `#by=...`), and how each is named on the page.
 DIMENSIONS: dict[str, str] = {"team": "team", "deployment": "deployment", "model": "model",
@@ -57,6 +67,7 @@ class Line:
     completion_tokens: int
     cost: int  # micro-USD
     unpriced: bool
+    basis: str = ESTIMATE
 
     @property
     def tokens(self) -> int:
@@ -67,7 +78,13 @@ def lines(rows: Iterable[Mapping[str, Any]]) -> list[Line]:
     """Lines from `cost_rows(..., by=COST_KEYS)` rows."""
     return [Line(r["account"], r["deployment"], r["team"], r["method"], r["price_id"], r["requests"],
                  r["prompt_tokens"], r["cached_tokens"], r["completion_tokens"], r["cost_micro_usd"],
-                 bool(r["unpriced"])) for r in rows]
+                 bool(r["unpriced"]), r.get("basis") or ESTIMATE) for r in rows]
+
+
+def plain(text: str) -> str:
+    """Text from data as plotly draws it literally: its HTML subset's `<`, `>` and `&`, and the `%` of hover
+    templates, as character references (which plotly turns back into the characters)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%", "&#37;")
 
 
 @dataclass
@@ -82,6 +99,7 @@ class Sums:
     unpriced: bool = False
     methods: dict[str, int] = field(default_factory=dict)
     prices: dict[str, int] = field(default_factory=dict)
+    bases: dict[str, int] = field(default_factory=dict)
     deployments: set[tuple[str, str]] = field(default_factory=set)
 
     @property
@@ -97,6 +115,7 @@ class Sums:
         self.unpriced = self.unpriced or line.unpriced
         self.methods[line.method] = self.methods.get(line.method, 0) + line.cost
         self.prices[line.price_id] = self.prices.get(line.price_id, 0) + line.cost
+        self.bases[line.basis] = self.bases.get(line.basis, 0) + line.cost
         self.deployments.add((line.account, line.deployment))
 
 
@@ -171,6 +190,55 @@ def method_shares(methods: Mapping[str, int]) -> str:
     return " · ".join(f"{m} {100 * methods[m] / whole:.0f}%" for m in METHODS if methods.get(m))
 
 
+def basis_shares(bases: Mapping[str, int]) -> str:
+    """"billed", "estimate", or "billed 80% · estimate 20%": what the cost rests on, by share of the cost."""
+    present = [b for b in BASES if b in bases]
+    whole = sum(bases.values())
+    if len(present) < 2 or not whole:
+        return ", ".join(present) or "—"
+    return " · ".join(f"{b} {100 * bases[b] / whole:.0f}%" for b in present)
+
+
+def day_status(bases: Mapping[str, int]) -> str:
+    """A day's basis from its cost rows' (basis -> cost): billed, estimate, or partly billed."""
+    present = {b for b in BASES if b in bases}
+    return present.pop() if len(present) == 1 else "partly billed" if present else ""
+
+
+def day_runs(days: Sequence[datetime], limit: int = 4) -> str:
+    """UTC days as runs of consecutive days: "2026-03-02..2026-03-03, 2026-03-05"; past `limit` runs, how many
+    more."""
+    runs: list[list[datetime]] = []
+    for day in sorted(days):
+        if runs and (day - runs[-1][1]).days == 1:
+            runs[-1][1] = day
+        else:
+            runs.append([day, day])
+    text = [f"{a:%Y-%m-%d}" if a == b else f"{a:%Y-%m-%d}..{b:%Y-%m-%d}" for a, b in runs[:limit]]
+    if len(runs) > limit:
+        text.append(f"and {len(runs) - limit} more run(s) of days")
+    return ", ".join(text)
+
+
+def basis_line(per_day: Iterable[Mapping[str, Any]]) -> str:
+    """What the range's cost rests on, from `cost_rows(..., by=("basis",), step=DAY)` rows: how much is billed
+    (and on which days) and how much is estimated."""
+    cost = {BILLED: 0, ESTIMATE: 0}
+    days: dict[str, list[datetime]] = {BILLED: [], ESTIMATE: []}
+    for row in per_day:
+        basis = row["basis"] if row["basis"] in cost else ESTIMATE
+        cost[basis] += row["cost_micro_usd"]
+        days[basis].append(row["step"])
+    if not days[BILLED]:
+        return (f"Basis: all {money(cost[ESTIMATE])} estimated from telemetry and the price book: no imported bill "
+                "covers these days (import the Cost Management export with aoai-obs bill import SOURCE).")
+    billed = f"{money(cost[BILLED])} billed (from the Cost Management export, days {day_runs(days[BILLED])})"
+    if not days[ESTIMATE]:
+        return f"Basis: all {billed}."
+    return (f"Basis: {billed}, {money(cost[ESTIMATE])} estimated from telemetry and the price book (days "
+            f"{day_runs(days[ESTIMATE])}, where no bill covers an account's day yet).")
+
+
 def unpriced_deployments(items: Iterable[Line]) -> list[tuple[str, str]]:
     """(account, deployment) of every line priced at 0 for want of a price."""
     return sorted({(x.account, x.deployment) for x in items if x.unpriced})
@@ -183,7 +251,7 @@ def provenance_text(prices: Mapping[str, int], provenance: Mapping[str, str], li
              for p in ids[:limit]]
     if len(ids) > limit:
         parts.append(f"and {len(ids) - limit} more price(s)")
-    return "<br>".join("<br>  ".join(textwrap.wrap(part, 100)) for part in parts)
+    return "<br>".join("<br>  ".join(plain(line) for line in textwrap.wrap(part, 100)) for part in parts)
 
 
 # -- KPI cards ---------------------------------------------------------------------------------------------------
@@ -197,8 +265,10 @@ def kpis(items: Sequence[Line], days: int) -> list[tuple[str, str, str]]:
     unit, request = per_1k(used, sums.tokens), per_request(used, sums.requests)
     main = max(sums.methods, key=lambda m: sums.methods[m], default="")
     whole = sums.cost or 1
+    shares = basis_shares(sums.bases)
+    basis = shares if shares in BASES else "billed + estimate" if BILLED in sums.bases else ESTIMATE
     return [
-        ("Cost (estimate)", money(sums.cost), f"{days} UTC day(s) · {len(sums.deployments)} deployment(s)"),
+        (f"Cost ({basis})", money(sums.cost), f"{days} UTC day(s) · {len(sums.deployments)} deployment(s)"),
         ("Tokens", f"{sums.tokens:,}", f"prompt {sums.prompt_tokens:,} (cached {sums.cached_tokens:,}) · "
                                        f"completion {sums.completion_tokens:,}"),
         ("Unit cost (idle excluded)", "—" if unit is None else f"{money(unit * MICRO)} / 1K tokens",
@@ -235,10 +305,12 @@ def _with_method_legend(figure: Figure, methods: Iterable[str], orientation: str
 
 
 def daily(points: Sequence[Mapping[str, Any]], days: Sequence[datetime], measure: str, dimension: str,
-          colour: Callable[[str], str]) -> Figure:
+          colour: Callable[[str], str], bases: Mapping[datetime, Mapping[str, int]] | None = None) -> Figure:
     """Stacked bars per UTC day of cost (USD) or tokens per label (`cost_rows(..., step=DAY, labels=...,
     by=("method",))` rows); a trace per label and method, the method as pattern; idle and unallocated at the
-    bottom, the largest labels next, "other ..." on top."""
+    bottom, the largest labels next, "other ..." on top. With `bases` (day -> basis -> cost), each day's bars say
+    its basis: faded when estimated, a marker over the bar (filled: billed, open: estimate, dotted: partly
+    billed), and the basis in the hover."""
     what = "Cost (USD)" if measure == "cost" else "Tokens (prompt + completion)"
     title = f"{what} per UTC day by {DIMENSIONS[dimension]}"
     scale = MICRO if measure == "cost" else 1
@@ -258,25 +330,60 @@ def daily(points: Sequence[Mapping[str, Any]], days: Sequence[datetime], measure
                      key=lambda k: (-totals[k], k)),
              *sorted(k for k in totals if k.startswith("other "))]
     money_hover = "$%{y:,.2f}" if measure == "cost" else "%{y:,.0f} tokens"
-    data = []
+    status = [day_status(bases.get(d, {})) for d in days] if bases is not None else None
+    data: list[dict[str, Any]] = []
     for label in order:
         first = True
+        name = plain(label)
         for method in METHODS:
             found = cells.get((label, method))
             if not found:
                 continue
-            data.append({"type": "bar", "x": x, "y": [found[d] / scale if d in found else None for d in days],
-                         "name": label,
-                         "legendgroup": label, "showlegend": first,
-                         "marker": {"color": colour(label), "pattern": _pattern(method)},
-                         "hovertemplate": f"{label} · {method}: {money_hover}<extra></extra>"})
+            trace: dict[str, Any] = {
+                "type": "bar", "x": x, "y": [found[d] / scale if d in found else None for d in days],
+                "name": name, "legendgroup": name, "showlegend": first,
+                "marker": {"color": colour(label), "pattern": _pattern(method)},
+                "hovertemplate": f"{name} · {method}: {money_hover}<extra></extra>"}
+            if status is not None:
+                trace["marker"] = {**trace["marker"], "opacity": [BASIS_OPACITY.get(b, 1.0) for b in status]}
+                trace["customdata"] = status
+                trace["hovertemplate"] = f"{name} · {method}: {money_hover} (%{{customdata}})<extra></extra>"
+            data.append(trace)
             first = False
+    if status is not None and bases is not None:
+        data.append(_basis_markers(days, x, status, bases, cells, scale))
     figure = _figure(title, data, y_title="USD" if measure == "cost" else "tokens", x_title="UTC day",
                      barmode="stack", bargap=0.15, hovermode="x unified", height=380,
                      legend={"orientation": "v", "x": 1.01, "xanchor": "left", "y": 1, "yanchor": "top",
                              "traceorder": "reversed", "font": {"size": 11}})
     figure["layout"]["xaxis"]["type"] = "category" if len(days) <= 2 else "date"
+    if status is not None:
+        figure["layout"]["annotations"] = [{
+            "text": "● billed (Cost Management export)   ○ estimate, faded (telemetry × price book)",
+            "x": 1, "xref": "paper", "xanchor": "right", "y": 1.02, "yref": "paper", "yanchor": "bottom",
+            "showarrow": False, "font": {"size": 11, "color": "#616e7c"}}]
     return _with_method_legend(figure, {m for _, m in cells})
+
+
+def _basis_markers(days: Sequence[datetime], x: list[str], status: list[str],
+                   bases: Mapping[datetime, Mapping[str, int]], cells: Mapping[tuple[str, str], Mapping[datetime, int]],
+                   scale: int) -> dict[str, Any]:
+    """A marker over each day's stack saying its basis (and, partly billed, how much of each)."""
+    tops = [sum(c.get(d, 0) for c in cells.values()) / scale for d in days]
+    pad = 0.04 * max(tops, default=0)  # over the bar, not on its edge
+    text = []
+    for d, b in zip(days, status, strict=True):
+        found = bases.get(d, {})
+        text.append("billed (Cost Management export)" if b == BILLED else
+                    "estimate (telemetry × price book)" if b == ESTIMATE else
+                    f"partly billed: {money(found.get(BILLED, 0))} billed, {money(found.get(ESTIMATE, 0))} "
+                    "estimate" if b else "no cost")
+    return {"type": "scatter", "mode": "markers", "x": x, "y": [t + pad if b else None for t, b in zip(tops, status,
+                                                                                                     strict=True)],
+            "name": "basis", "showlegend": False, "customdata": text, "cliponaxis": False,
+            "marker": {"symbol": [_BASIS_SYMBOL.get(b, "circle") for b in status], "size": 9, "color": "#1f2933",
+                       "line": {"width": 1.5, "color": "#1f2933"}},
+            "hovertemplate": "basis: %{customdata}<extra></extra>"}
 
 
 def breakdown(groups: Mapping[str, Sums], dimension: str, colour: Callable[[str], str],
@@ -296,12 +403,14 @@ def breakdown(groups: Mapping[str, Sums], dimension: str, colour: Callable[[str]
                 other.methods[method] = other.methods.get(method, 0) + cost
             for price, cost in groups[k].prices.items():
                 other.prices[price] = other.prices.get(price, 0) + cost
+            for basis, cost in groups[k].bases.items():
+                other.bases[basis] = other.bases.get(basis, 0) + cost
             other.cost += groups[k].cost
         shown[f"other ({len(rest)})"] = other
     order = sorted(shown, key=lambda k: (shown[k].cost, k))  # bottom-up: the largest on top
-    hover = [f"total {money(shown[k].cost)} · {method_shares(shown[k].methods)}<br>"
-             f"{provenance_text(shown[k].prices, provenance)}" for k in order]
-    data = [{"type": "bar", "orientation": "h", "y": order, "name": method, "showlegend": False,
+    hover = [f"total {money(shown[k].cost)} · {method_shares(shown[k].methods)} · {basis_shares(shown[k].bases)}"
+             f"<br>{provenance_text(shown[k].prices, provenance)}" for k in order]
+    data = [{"type": "bar", "orientation": "h", "y": [plain(k) for k in order], "name": method, "showlegend": False,
              "x": [shown[k].methods.get(method, 0) / MICRO or None for k in order],
              "customdata": hover,
              "marker": {"color": [OTHER_COLOUR if k.startswith("other (") else colour(k) for k in order],
@@ -322,7 +431,8 @@ def unit_costs(groups: Mapping[str, Sums], title: str, colour: Callable[[str], s
     data = []
     methods = [m for m in METHODS if any(groups[k].methods.get(m) for k in order)]
     for method in methods:
-        common = {"type": "bar", "orientation": "h", "y": order, "name": method, "showlegend": False,
+        common = {"type": "bar", "orientation": "h", "y": [plain(k) for k in order], "name": method,
+                  "showlegend": False,
                   "marker": {"color": [colour(k) for k in order], "pattern": _pattern(method)}}
         data.append({**common, "x": [per_1k(groups[k].methods.get(method, 0), groups[k].tokens) or None
                                      for k in order],
@@ -347,6 +457,7 @@ class Mover:
     current: int  # micro-USD
     previous: int
     change_by_method: dict[str, int]
+    bases: tuple[Mapping[str, int], Mapping[str, int]] = ({}, {})  # cost per basis: this period, the previous
 
     @property
     def change(self) -> int:
@@ -365,13 +476,16 @@ class Mover:
 
 
 def movers(current: Mapping[str, Mapping[str, int]], previous: Mapping[str, Mapping[str, int]],
-           top: int = TOP_MOVERS) -> list[Mover]:
-    """The `top` largest changes (either way) from the previous period, cost per method in; unchanged left out."""
+           top: int = TOP_MOVERS, bases: tuple[Mapping[str, Mapping[str, int]], Mapping[str, Mapping[str, int]]]
+           = ({}, {})) -> list[Mover]:
+    """The `top` largest changes (either way) from the previous period, cost per method in (and per basis, of each
+    period, from `bases`); unchanged left out."""
     found = []
     for name in set(current) | set(previous):
         now, before = current.get(name, {}), previous.get(name, {})
         change = {m: now.get(m, 0) - before.get(m, 0) for m in set(now) | set(before)}
-        mover = Mover(name, sum(now.values()), sum(before.values()), {m: c for m, c in change.items() if c})
+        mover = Mover(name, sum(now.values()), sum(before.values()), {m: c for m, c in change.items() if c},
+                      (bases[0].get(name, {}), bases[1].get(name, {})))
         if mover.change:
             found.append(mover)
     return sorted(found, key=lambda m: (-abs(m.change), m.name))[:top]
@@ -383,12 +497,12 @@ def movers_figure(found: Sequence[Mover], title: str, colour: Callable[[str], st
     if not found:
         return empty(title, "No change from the previous period for these filters.")
     order = list(reversed(found))
-    names = [m.name for m in order]
+    names = [plain(m.name) for m in order]
     methods = [x for x in METHODS if any(m.change_by_method.get(x) for m in order)]
     data: list[dict[str, Any]] = [
         {"type": "bar", "orientation": "h", "y": names, "name": method, "showlegend": False,
          "x": [m.change_by_method.get(method, 0) / MICRO or None for m in order],
-         "marker": {"color": [colour(n) for n in names], "pattern": _pattern(method)},
+         "marker": {"color": [colour(m.name) for m in order], "pattern": _pattern(method)},
          "hovertemplate": f"<b>%{{y}}</b> · {method}: %{{x:+$,.2f}}<extra></extra>"} for method in methods]
     data.append({"type": "scatter", "mode": "markers+text", "y": names, "x": [m.change / MICRO for m in order],
                  "text": [m.label for m in order], "showlegend": False, "name": "change",
@@ -436,17 +550,18 @@ def budget_burn(burns: Sequence[Burn], month: str, start: datetime, end: datetim
         detail = ["", *(f"{money(spent)} of {money(burn.monthly_micro)}<br>{method_shares(methods)}"
                         for _, spent, methods in burn.points)]
         shares = method_shares(burn.points[-1][2]) if burn.points else "—"
-        data.append({"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": f"{burn.name} ({shares})",
+        name = plain(burn.name)
+        data.append({"type": "scatter", "mode": "lines+markers", "x": x, "y": y, "name": f"{name} ({shares})",
                      "legendgroup": burn.budget_id, "customdata": detail, "marker": {"size": 5},
                      "line": {"color": burn.colour, "width": 2},
-                     "hovertemplate": f"<b>{burn.name}</b> %{{x}}: %{{y:.1f}}%<br>%{{customdata}}<extra></extra>"})
+                     "hovertemplate": f"<b>{name}</b> %{{x}}: %{{y:.1f}}%<br>%{{customdata}}<extra></extra>"})
         top = max(top, *y)
         if burn.forecast_micro is not None and burn.points:
             forecast = 100 * burn.forecast_micro / burn.monthly_micro
             data.append({"type": "scatter", "mode": "lines", "x": [x[-1], end.strftime("%Y-%m-%d %H:%M")],
-                         "y": [y[-1], forecast], "name": f"{burn.name} forecast", "legendgroup": burn.budget_id,
+                         "y": [y[-1], forecast], "name": f"{name} forecast", "legendgroup": burn.budget_id,
                          "showlegend": False, "line": {"color": burn.colour, "width": 2, "dash": "dash"},
-                         "hovertemplate": f"<b>{burn.name}</b> month-end forecast: {money(burn.forecast_micro)} "
+                         "hovertemplate": f"<b>{name}</b> month-end forecast: {money(burn.forecast_micro)} "
                                           f"(%{{y:.0f}}%)<extra></extra>"})
             top = max(top, forecast)
     thresholds = sorted({t for b in burns for t in b.thresholds})
@@ -479,29 +594,32 @@ TEAM_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("requests", "Requests", "numeric"), ("prompt_tokens", "Prompt tokens", "numeric"),
     ("cached_tokens", "Cached tokens", "numeric"), ("completion_tokens", "Completion tokens", "numeric"),
     ("usd_per_1k", "USD per 1K tokens", "numeric"), ("usd_per_request", "USD per request", "numeric"),
-    ("methods", "Attribution (share of cost)", "text"),
+    ("methods", "Attribution (share of cost)", "text"), ("basis", "Basis (share of cost)", "text"),
 )
 DEPLOYMENT_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("account", "Account", "text"), ("deployment", "Deployment", "text"), ("model", "Model", "text"),
     ("deployment_type", "Type", "text"), ("cost_usd", "Cost USD", "numeric"), ("requests", "Requests", "numeric"),
     ("tokens", "Tokens", "numeric"), ("usd_per_1k", "USD per 1K tokens", "numeric"),
     ("usd_per_request", "USD per request", "numeric"), ("methods", "Attribution (share of cost)", "text"),
-    ("price_ids", "Price ids", "text"), ("unpriced", "Unpriced", "text"),
+    ("price_ids", "Price ids", "text"), ("unpriced", "Unpriced", "text"), ("basis", "Basis (share of cost)", "text"),
 )
 PRICE_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("price_id", "Price id", "text"), ("cost_usd", "Cost USD", "numeric"), ("tokens", "Tokens", "numeric"),
-    ("deployments", "Deployments", "numeric"), ("provenance", "Where the figures come from", "text"),
+    ("deployments", "Deployments", "numeric"), ("basis", "Basis", "text"),
+    ("provenance", "Where the figures come from", "text"),
 )
 MOVER_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("kind", "By", "text"), ("name", "Name", "text"), ("previous_usd", "Previous period USD", "numeric"),
     ("current_usd", "This period USD", "numeric"), ("change_usd", "Change USD", "numeric"),
     ("change_pct", "Change %", "numeric"), ("methods", "Change by method (USD)", "text"),
+    ("basis", "Basis (this period; previous)", "text"),
 )
 BUDGET_COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("budget", "Budget", "text"), ("monthly_usd", "Monthly USD", "numeric"), ("spent_usd", "Spent USD", "numeric"),
     ("used_pct", "Used %", "numeric"), ("forecast_usd", "Forecast USD", "numeric"),
     ("forecast_pct", "Forecast %", "numeric"), ("thresholds", "Thresholds %", "text"),
-    ("passed", "Passed", "text"), ("methods", "Attribution (share of spend)", "text"), ("as_of", "As of (UTC)", "text"),
+    ("passed", "Passed", "text"), ("methods", "Attribution (share of spend)", "text"),
+    ("basis", "Basis (share of spend)", "text"), ("as_of", "As of (UTC)", "text"),
 )
 
 
@@ -515,8 +633,8 @@ def team_rows(groups: Mapping[str, Sums]) -> list[dict[str, Any]]:
     return [{"team": team, "cost_usd": usd(g.cost), "share_pct": round(100 * g.cost / whole, 2),
              "requests": g.requests, "prompt_tokens": g.prompt_tokens, "cached_tokens": g.cached_tokens,
              "completion_tokens": g.completion_tokens, "usd_per_1k": _six(per_1k(g.cost, g.tokens)),
-             "usd_per_request": _six(per_request(g.cost, g.requests)), "methods": method_shares(g.methods)}
-            for team, g in sorted(groups.items(), key=lambda kv: (-kv[1].cost, kv[0]))]
+             "usd_per_request": _six(per_request(g.cost, g.requests)), "methods": method_shares(g.methods),
+             "basis": basis_shares(g.bases)} for team, g in sorted(groups.items(), key=lambda kv: (-kv[1].cost, kv[0]))]
 
 
 def deployment_rows(items: Iterable[Line], inventory: Inventory) -> list[dict[str, Any]]:
@@ -534,7 +652,7 @@ def deployment_rows(items: Iterable[Line], inventory: Inventory) -> list[dict[st
             "requests": g.requests, "tokens": g.tokens, "usd_per_1k": _six(per_1k(g.cost, g.tokens)),
             "usd_per_request": _six(per_request(g.cost, g.requests)), "methods": method_shares(g.methods),
             "price_ids": "; ".join(p or "(none)" for p in ids),
-            "unpriced": "yes: priced at 0" if g.unpriced else "",
+            "unpriced": "yes: priced at 0" if g.unpriced else "", "basis": basis_shares(g.bases),
         })
     return rows
 
@@ -543,7 +661,7 @@ def price_rows(items: Iterable[Line], provenance: Mapping[str, str]) -> list[dic
     """One row per price id behind the range's cost, the costliest first, with where its figures came from."""
     groups = sum_by(items, lambda x: x.price_id)
     return [{"price_id": price or "(none)", "cost_usd": usd(g.cost), "tokens": g.tokens,
-             "deployments": len(g.deployments),
+             "deployments": len(g.deployments), "basis": basis_shares(g.bases),
              "provenance": provenance.get(price, "no price in the price book: priced at 0" if not price else "?")}
             for price, g in sorted(groups.items(), key=lambda kv: (-kv[1].cost, kv[0]))]
 
@@ -552,14 +670,16 @@ def mover_rows(kind: str, found: Iterable[Mover]) -> list[dict[str, Any]]:
     return [{"kind": kind, "name": m.name, "previous_usd": usd(m.previous), "current_usd": usd(m.current),
              "change_usd": usd(m.change), "change_pct": "new" if m.percent is None else f"{m.percent:+.1f}",
              "methods": ", ".join(f"{x} {usd(m.change_by_method[x]):+,.2f}" for x in METHODS
-                                  if x in m.change_by_method)} for m in found]
+                                  if x in m.change_by_method),
+             "basis": f"{basis_shares(m.bases[0])}; {basis_shares(m.bases[1])}"} for m in found]
 
 
 BUDGET_TITLE = "Budget burn: spend as % of each monthly budget"
 
 
-def budget_row(status: BudgetStatus, methods: Mapping[str, int]) -> dict[str, Any]:
-    """A budget's status as a table row, with the methods of its month-to-date spend."""
+def budget_row(status: BudgetStatus, methods: Mapping[str, int], bases: Mapping[str, int] | None = None
+               ) -> dict[str, Any]:
+    """A budget's status as a table row, with the methods and bases of its month-to-date spend."""
     b = status.budget
     return {"budget": b.id, "monthly_usd": float(b.monthly_usd), "spent_usd": float(status.spent),
             "used_pct": float(status.percent_used),
@@ -567,4 +687,5 @@ def budget_row(status: BudgetStatus, methods: Mapping[str, int]) -> dict[str, An
             "forecast_pct": None if status.forecast_percent is None else float(status.forecast_percent),
             "thresholds": ", ".join(str(t) for t in b.thresholds),
             "passed": ", ".join(f"{t}%" for t in status.crossed) or "none",
-            "methods": method_shares(methods), "as_of": f"{status.as_of:%Y-%m-%d %H:%M}"}
+            "methods": method_shares(methods), "basis": basis_shares(bases or {}),
+            "as_of": f"{status.as_of:%Y-%m-%d %H:%M}"}

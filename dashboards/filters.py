@@ -85,6 +85,22 @@ def from_controls(range_value: str | None, start: str | None, end: str | None, a
                    problems=())
 
 
+def hash_params(hash_text: str | None) -> dict[str, str]:
+    """A page's own view parameters in the URL's hash (`#by=model&month=2026-03`), the last value of each."""
+    return {k: v[-1] for k, v in parse_qs((hash_text or "").lstrip("#")).items()}
+
+
+def hash_with(hash_text: str | None, **changes: str | None) -> str:
+    """The hash (`#` included, "" when empty) with `changes` set, or removed where None."""
+    params = hash_params(hash_text)
+    for key, value in changes.items():
+        if value is None:
+            params.pop(key, None)
+        else:
+            params[key] = value
+    return f"#{urlencode(params)}" if params else ""
+
+
 def parse_time(text: str, zone: tzinfo) -> datetime:
     """An ISO-8601 date or date-time; in `zone` unless it names its own offset (or Z). Raises ValueError."""
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00").replace(" ", "T", 1))

@@ -30,6 +30,13 @@ def reconcile_range(store: Store, model: CostModel, start: datetime, end: dateti
     stale = stale_days(store, model, start, end)
     if stale:
         refresh_costs(store, model, stale[0], stale[-1] + DAY, now)
+    return reconcile_stored(store, model, start, end, threshold=threshold)
+
+
+def reconcile_stored(store: Store, model: CostModel, start: datetime, end: datetime, *,
+                     threshold: Decimal) -> Reconciliation:
+    """`reconcile_range` over the estimate as the store holds it, writing nothing (for readers such as the
+    dashboards): days the model has not priced are compared as the collector last priced them."""
     bill = bill_side(bills.read_lines(store, start, end), bills.bill_runs(store), start, end)
     if not bill.periods:
         raise TerminalError(f"no bill covers {start:%Y-%m-%d} .. {end - DAY:%Y-%m-%d}: import the Cost Management "

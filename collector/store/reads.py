@@ -517,7 +517,9 @@ def rollup_total(store: Store, spec: RollupSpec, measure: str, p: Plan, scope: S
 # lower-cased here rather than the column: the rows' day-first primary key stays usable and no function runs per row.
 
 DAY = timedelta(days=1)
-COST_KEYS = ("account", "deployment", "team", "method", "price_id")
+#: `basis` (billed or estimate) follows from the price id (billed rows have price id `bill`), so reading by every
+#: key gives as many rows with it as without.
+COST_KEYS = ("account", "deployment", "team", "method", "price_id", "basis")
 COST_MEASURES = ("requests", "prompt_tokens", "cached_tokens", "completion_tokens", "cost_micro_usd")
 #: Methods whose rows a labelled read labels by the method's name: idle capacity and unallocated usage are their
 #: own series, never folded into a team, deployment or model.

@@ -7,7 +7,13 @@ Each callback reads the table once, so each stays fast on a quarter of hundreds 
 range's totals per deployment, team, method and price) draws most of the page and hands what it read to `series`
 (one read per day and label) and `movers` (one read of the previous period) through a dcc.Store; `budgets` reads the
 budgets' month. What the breakdown is by (team, deployment, model, deployment type) lives in the URL's hash
-(`#by=model`), so a link reproduces it too.
+(`#by=model`), so a link reproduces it too; so does the month the reconciliation section shows (`#month=2026-03`,
+dashboards/reconciliation.py). A change of month redraws only that section: the breakdown reaches the other
+callbacks through a dcc.Store that changes only when the breakdown does.
+
+Every figure says its basis (`cost_daily`'s `basis`: the imported bill allocated to teams, or the estimate): a line
+under the cards splits the range's cost into billed and estimated, the daily chart fades estimated days, and every
+table has a basis column.
 """
 
 from __future__ import annotations
@@ -22,7 +28,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import parse_qs
 
-from dash import Dash, Input, Output, dcc, html, no_update
+from dash import Dash, Input, Output, State, dcc, html, no_update
 from dash.development.base_component import Component
 
 from collector.cost.attribution import MICRO_USD, DeploymentInfo
@@ -36,10 +42,11 @@ from collector.rollups.windows import EPOCH
 from collector.store import reads
 from collector.store.database import Store
 from dashboards import cost_figures as cf
+from dashboards import reconciliation as rc
 from dashboards.colours import EXTRA_PALETTE, IDLE, team_colour, team_colours
 from dashboards.context import Context
 from dashboards.figures import Figure, empty
-from dashboards.filters import Filters, parse_query, resolve_range, to_query
+from dashboards.filters import Filters, hash_with, parse_query, resolve_range, to_query
 from dashboards.page import Page
 from dashboards.tables import csv_table, render
 
@@ -51,6 +58,8 @@ TEAMS, DEPLOYMENTS, PRICES = "cost-teams", "cost-deployments", "cost-prices"
 MOVERS, BUDGETS = "cost-movers", "cost-budgets"
 PATH = "/cost"
 DIMENSION, CURRENT = "cost-by", "cost-current"
+#: The breakdown the URL's hash asks for (`by=...`), changed only when it changes (not with the month).
+VIEW_BY = "cost-view-by"
 DEFAULT_DIMENSION = "team"
 #: Rows a table draws (the costliest); its CSV has them all. Drawing hundreds of rows costs more than reading them.
 DRAWN_ROWS = 50
@@ -109,6 +118,7 @@ class Loaded:
     budgets: Budgets | None = None  # None: no budgets file configured
     colours: dict[str, str] = field(default_factory=dict)
     problems: tuple[str, ...] = ()
+    model: CostModel | None = None  # None: the price book or rules could not be read
 
 
 def provenance(model: CostModel) -> dict[str, str]:
@@ -165,28 +175,31 @@ class Sources:
     def _load(self) -> Loaded:
         settings = self._context.settings
         deployments = self._context.inventory.deployments()
-        found, budgets, problems = _parsed(settings, deployments)
+        found, budgets, problems, model = _parsed(settings, deployments)
         store = self._context.store
-        return Loaded(Reads(store), found, budgets, team_colours(reads.cost_teams(store)), problems)
+        return Loaded(Reads(store), found, budgets, team_colours(reads.cost_teams(store)), problems, model)
 
 
 #: The parsed files, per what the files and the inventory looked like (a price book of hundreds of rows takes
 #: longer to parse than the page takes to read a quarter of cost).
-_PARSED: dict[Hashable, tuple[dict[str, str], Budgets | None, tuple[str, ...]]] = {}
+_PARSED: dict[Hashable, tuple[dict[str, str], Budgets | None, tuple[str, ...], CostModel | None]] = {}
 _PARSED_LOCK = threading.Lock()
 
 
 def _parsed(settings: Any, deployments: Sequence[DeploymentInfo]
-            ) -> tuple[dict[str, str], Budgets | None, tuple[str, ...]]:
-    """Price provenance, budgets and what went wrong reading them, parsed once per version of the files."""
+            ) -> tuple[dict[str, str], Budgets | None, tuple[str, ...], CostModel | None]:
+    """Price provenance, budgets, what went wrong reading them, and the cost model (for the reconciliation),
+    parsed once per version of the files."""
     key = (_files(settings), repr(deployments))
     with _PARSED_LOCK:
         if key in _PARSED:
             return _PARSED[key]
     problems = []
     found: dict[str, str] = {}
+    model: CostModel | None = None
     try:
-        found = provenance(load_cost_model(settings, deployments))
+        model = load_cost_model(settings, deployments)
+        found = provenance(model)
     except InputError as e:
         problems.append(f"the price book or team rules could not be read, so prices show no provenance: {e}")
     budgets: Budgets | None = None
@@ -196,7 +209,7 @@ def _parsed(settings: Any, deployments: Sequence[DeploymentInfo]
         except InputError as e:
             problems.append(f"the budgets file could not be read: {e}")
             budgets = Budgets()
-    parsed = (found, budgets, tuple(problems))
+    parsed = (found, budgets, tuple(problems), model)
     with _PARSED_LOCK:
         _PARSED.clear()  # only the newest version is worth keeping
         _PARSED[key] = parsed
@@ -262,6 +275,7 @@ def _inventory(context: Context, items: list[cf.Line]) -> dict[tuple[str, str], 
 @dataclass(frozen=True)
 class Summary:
     note: list[str]
+    basis: str  # what the range's cost rests on: billed and estimated
     unpriced: list[tuple[str, str]]
     kpis: list[tuple[str, str, str]]
     figures: dict[str, Figure]
@@ -274,20 +288,22 @@ class Summary:
 def summary(context: Context, loaded: Loaded, search: str | None, hash_text: str | None) -> Summary:
     view = window(context, search, hash_text)
     items = cf.lines(loaded.reads.cost_rows(view.start, view.end, view.scope, by=reads.COST_KEYS))
+    per_day = loaded.reads.cost_rows(view.start, view.end, view.scope, by=("basis",), step=reads.DAY)
     inventory = _inventory(context, items)
     colour = cf.colour_by(loaded.colours)
     key = cf.key_of(view.dimension, inventory)
     groups = cf.sum_by(items, key)
     top = cf.ranked(groups, cf.TOP_SERIES)
     note = [f"{view.start:%Y-%m-%d} – {view.end - reads.DAY:%Y-%m-%d}, {view.days} whole UTC day(s): the daily "
-            f"cost table is kept per UTC day, so the range is widened to the days it touches. Estimates from "
-            f"telemetry and the price book, not the invoice.", *view.problems, *loaded.problems]
+            f"cost table is kept per UTC day, so the range is widened to the days it touches.", *view.problems,
+            *loaded.problems]
     used = [x for x in items if x.method != IDLE]
     models = cf.sum_by(used, cf.key_of("model", inventory, own_series=False))
     teams = cf.sum_by(items, lambda x: x.team)
     labels = {f"{x.account}\x1f{x.deployment}": key(x) for x in items if key(x) in top}
     return Summary(
-        note=note, unpriced=cf.unpriced_deployments(items), kpis=cf.kpis(items, view.days),
+        note=note, basis=cf.basis_line(per_day), unpriced=cf.unpriced_deployments(items),
+        kpis=cf.kpis(items, view.days),
         figures={
             "cost-breakdown": cf.breakdown(groups, view.dimension, colour, loaded.provenance),
             "cost-unit-team": cf.unit_costs({t: g for t, g in teams.items() if t != IDLE},
@@ -299,7 +315,7 @@ def summary(context: Context, loaded: Loaded, search: str | None, hash_text: str
         prices=cf.price_rows(items, loaded.provenance),
         current={"search": search or "", "hash": hash_text or "", "top": top, "labels": labels,
                  "others": len([k for k in groups if k not in top and k not in cf.OWN_SERIES]),
-                 "lines": [[x.account, x.deployment, x.team, x.method, x.cost] for x in items]},
+                 "lines": [[x.account, x.deployment, x.team, x.method, x.cost, x.basis] for x in items]},
     )
 
 
@@ -318,16 +334,21 @@ def series(context: Context, loaded: Loaded, current: dict[str, Any]) -> dict[st
                                     labels=labels) if current["lines"] else []
     colour = cf.colour_by(loaded.colours)
     days = view.day_starts()
-    return {"cost-daily": cf.daily(points, days, "cost", view.dimension, colour),
+    bases: dict[datetime, dict[str, int]] = {}
+    for row in loaded.reads.cost_rows(view.start, view.end, view.scope, by=("basis",), step=reads.DAY):
+        bases.setdefault(row["step"], {})[row["basis"]] = row["cost_micro_usd"]
+    return {"cost-daily": cf.daily(points, days, "cost", view.dimension, colour, bases),
             "cost-daily-tokens": cf.daily(points, days, "tokens", view.dimension, colour)}
 
 
-def _by_method(rows: Iterable[Sequence[Any]], key: Callable[[Sequence[Any]], str]) -> dict[str, dict[str, int]]:
-    """Cost per method under `key`, from (account, deployment, team, method, cost) rows."""
+def _by_method(rows: Iterable[Sequence[Any]], key: Callable[[Sequence[Any]], str], column: int = 3
+               ) -> dict[str, dict[str, int]]:
+    """Cost per method (or per the value of another `column`: 5, the basis) under `key`, from (account,
+    deployment, team, method, cost, basis) rows."""
     found: dict[str, dict[str, int]] = {}
     for row in rows:
         methods = found.setdefault(key(row), {})
-        methods[row[3]] = methods.get(row[3], 0) + row[4]
+        methods[row[column]] = methods.get(row[column], 0) + row[4]
     return found
 
 
@@ -336,13 +357,17 @@ def movers(context: Context, loaded: Loaded, current: dict[str, Any]
     """The largest changes per team and per deployment against the previous period of as many days."""
     view = window(context, current["search"], current["hash"])
     before, after = view.previous
-    previous = [(r["account"], r["deployment"], r["team"], r["method"], r["cost_micro_usd"]) for r in
-                loaded.reads.cost_rows(before, after, view.scope, by=("account", "deployment", "team", "method"))]
+    previous = [(r["account"], r["deployment"], r["team"], r["method"], r["cost_micro_usd"], r["basis"]) for r in
+                loaded.reads.cost_rows(before, after, view.scope, by=("account", "deployment", "team", "method",
+                                                                      "basis"))]
     now = current["lines"]
     colour = cf.colour_by(loaded.colours)
-    teams = cf.movers(_by_method(now, lambda r: r[2]), _by_method(previous, lambda r: r[2]))
-    deployments = cf.movers(_by_method(now, lambda r: cf.deployment_label(r[0], r[1])),
-                            _by_method(previous, lambda r: cf.deployment_label(r[0], r[1])))
+
+    def moved(key: Callable[[Sequence[Any]], str]) -> list[cf.Mover]:
+        return cf.movers(_by_method(now, key), _by_method(previous, key),
+                         bases=(_by_method(now, key, 5), _by_method(previous, key, 5)))
+    teams = moved(lambda r: r[2])
+    deployments = moved(lambda r: cf.deployment_label(r[0], r[1]))
     period = f"the previous {view.days} day(s) ({before:%Y-%m-%d} – {after - reads.DAY:%Y-%m-%d})"
     return ({"cost-movers-team": cf.movers_figure(teams, f"Top movers by team, against {period}", colour),
              "cost-movers-deployment": cf.movers_figure(deployments, "Top movers by deployment, against the "
@@ -411,11 +436,12 @@ def budgets(context: Context, loaded: Loaded, search: str | None) -> BudgetView:
     statuses = evaluate_all(chosen, period, loaded.reads.month_spend(period, as_of), as_of)
     until = min(period.end, as_of + reads.DAY)
     by_team = loaded.reads.cost_rows(period.start, until, reads.CostScope(
-        teams=tuple(b.name for b in chosen if b.scope == TEAM)), by=("team", "method"), step=reads.DAY) \
+        teams=tuple(b.name for b in chosen if b.scope == TEAM)), by=("team", "method", "basis"), step=reads.DAY) \
         if any(b.scope == TEAM for b in chosen) else []
     by_deployment = loaded.reads.cost_rows(period.start, until, reads.CostScope(
         deployments=tuple(b.name for b in chosen if b.scope == DEPLOYMENT)),
-        by=("account", "deployment", "method"), step=reads.DAY) if any(b.scope == DEPLOYMENT for b in chosen) else []
+        by=("account", "deployment", "method", "basis"), step=reads.DAY) \
+        if any(b.scope == DEPLOYMENT for b in chosen) else []
     burns, rows = [], []
     # Team budgets take their team's colour; deployment budgets the extra palette's, in turn (never a team's
     # palette slot).
@@ -429,7 +455,11 @@ def budgets(context: Context, loaded: Loaded, search: str | None) -> BudgetView:
         colour = team_colour(loaded.colours, b.name) if b.scope == TEAM else deployment_colours[b.id]
         burns.append(cf.Burn(b.id, b.id, colour, int(b.monthly_usd / MICRO_USD), points,
                              None if status.forecast is None else int(status.forecast / MICRO_USD), b.thresholds))
-        rows.append(cf.budget_row(status, points[-1][2]))
+        bases: dict[str, int] = {}
+        for r in mine:
+            if r["step"] < status.as_of:
+                bases[r["basis"]] = bases.get(r["basis"], 0) + r["cost_micro_usd"]
+        rows.append(cf.budget_row(status, points[-1][2], bases))
     local = as_of.astimezone(context.zone)
     note = (f"{period.label}, as of {local:%Y-%m-%d %H:%M} ({context.zone}): the collected data's end. Each budget "
             "counts its whole scope's spend; the filters only choose which budgets show. The forecast extrapolates "
@@ -475,7 +505,8 @@ def dimension_links(search: str | None, hash_text: str | None) -> tuple[list[str
     """The hrefs and styles of the breakdown's links: each keeps the filters and sets `#by=` (links, not a radio
     button, so the URL alone decides the view, back and forward included)."""
     chosen = dimension_of(hash_text)[0]
-    return ([f"{PATH}{search or ''}{'' if d == DEFAULT_DIMENSION else '#by=' + d}" for d in cf.DIMENSIONS],
+    return ([f"{PATH}{search or ''}{hash_with(hash_text, by=None if d == DEFAULT_DIMENSION else d)}"
+             for d in cf.DIMENSIONS],
             [_PILL_ON if d == chosen else _PILL for d in cf.DIMENSIONS])
 
 
@@ -486,17 +517,21 @@ def layout(context: Context, filters: Filters) -> Component:
     return html.Div([
         html.H1("Cost"),
         html.P("Attributed cost and tokens per team, deployment, model and deployment type, per UTC day, from the "
-               "daily cost table: estimates from telemetry and the price book, every figure with its attribution "
-               "method (the bars' pattern) and its price's provenance (hover).", className="subtitle"),
+               "daily cost table: the imported bill allocated to teams where one covers an account's day, elsewhere "
+               "estimates from telemetry and the price book; every figure with its basis, its attribution method "
+               "(the bars' pattern) and its price's provenance (hover). The reconciliation compares the estimate "
+               "with the bill.", className="subtitle"),
         html.Div(id="cost-note", className="note", children="Loading…"),
         html.Div(id="cost-unpriced"),
         dcc.Loading(html.Div(id="cost-kpis", className="kpis"), type="dot"),
+        html.Div(id="cost-basis", className="note"),
         html.Div([html.Span("Break down by", style={"color": "#616e7c"}), *links],
                  style={"display": "flex", "alignItems": "center", "gap": "8px", "margin": "4px 2px 10px"}),
-        dcc.Store(id=CURRENT),
+        dcc.Store(id=CURRENT), dcc.Store(id=VIEW_BY),
         dcc.Loading(html.Div([_graph("cost-daily", wide=True), _graph("cost-daily-tokens"), _graph("cost-breakdown"),
                               _graph("cost-unit-team"), _graph("cost-unit-model"), _graph("cost-movers-team"),
                               _graph("cost-movers-deployment")], className="grid"), type="default", delay_show=300),
+        *rc.layout(),
         html.H2("Budgets"),
         html.Div(id="cost-budget-note", className="note"),
         html.Div(_graph(BURN), className="grid"),
@@ -527,8 +562,33 @@ def _note(lines: list[str]) -> list[Component]:
     return [html.Div(line, className="note-line" if i == 0 else "note-problem") for i, line in enumerate(lines)]
 
 
+def view_by(hash_text: str | None, known: str | None) -> Any:
+    """The breakdown's hash (`by=...`) when it differs from the one `known`, else no update: a change of the
+    reconciliation's month leaves the other figures alone."""
+    wanted = f"by={dimension_of(hash_text)[0]}"
+    return no_update if wanted == known else wanted
+
+
+def reconciliation(context: Context, reconciler: rc.Reconciler, loaded: Loaded, search: str | None,
+                   hash_text: str | None) -> rc.Section:
+    problem = next((p for p in loaded.problems if "price book" in p), "the price book or team rules could not be "
+                                                                        "read")
+    return rc.section(context, reconciler, loaded.model, problem, search, hash_text)
+
+
 def register_callbacks(app: Dash, context: Context) -> None:
     sources = Sources(context)
+    reconciler = rc.Reconciler(context.store)
+
+    @app.callback(Output(VIEW_BY, "data"), Input("url", "hash"), State(VIEW_BY, "data"))
+    def keep_view_by(hash_text: str | None, known: str | None) -> Any:
+        return view_by(hash_text, known)
+
+    @app.callback(Output(rc.MONTHS, "children"), Output(rc.NOTE, "children"), Output(rc.CARDS, "children"),
+                  Output(rc.TABLE, "children"), Output({"type": "csv-rows", "table": rc.TABLE}, "data"),
+                  Output(rc.OVERRIDES, "children"), Input("url", "search"), Input("url", "hash"))
+    def draw_reconciliation(search: str | None, hash_text: str | None) -> tuple[Any, ...]:
+        return rc.draw(reconciliation(context, reconciler, sources.get(), search, hash_text))
 
     @app.callback(*(Output(f"{DIMENSION}-{d}", "href") for d in cf.DIMENSIONS),
                   *(Output(f"{DIMENSION}-{d}", "style") for d in cf.DIMENSIONS),
@@ -538,14 +598,17 @@ def register_callbacks(app: Dash, context: Context) -> None:
         return (*hrefs, *styles)
 
     @app.callback(Output("cost-note", "children"), Output("cost-unpriced", "children"),
-                  Output("cost-kpis", "children"), *(Output(g, "figure") for g in SUMMARY_GRAPHS),
+                  Output("cost-kpis", "children"), Output("cost-basis", "children"),
+                  *(Output(g, "figure") for g in SUMMARY_GRAPHS),
                   Output(TEAMS, "children"), Output({"type": "csv-rows", "table": TEAMS}, "data"),
                   Output(DEPLOYMENTS, "children"), Output({"type": "csv-rows", "table": DEPLOYMENTS}, "data"),
                   Output(PRICES, "children"), Output({"type": "csv-rows", "table": PRICES}, "data"),
-                  Output(CURRENT, "data"), Input("url", "search"), Input("url", "hash"))
+                  Output(CURRENT, "data"), Input("url", "search"), Input(VIEW_BY, "data"))
     def draw_summary(search: str | None, hash_text: str | None) -> tuple[Any, ...]:
+        if hash_text is None:  # before keep_view_by has read the URL
+            return (no_update,) * 13
         shown = summary(context, sources.get(), search, hash_text)
-        return (_note(shown.note), unpriced_warning(shown.unpriced), _kpi_cards(shown.kpis),
+        return (_note(shown.note), unpriced_warning(shown.unpriced), _kpi_cards(shown.kpis), shown.basis,
                 *(shown.figures[g] for g in SUMMARY_GRAPHS),
                 render(cf.TEAM_COLUMNS, shown.teams[:DRAWN_ROWS], "No attributed cost in these days for these "
                                                                   "filters."),
@@ -582,4 +645,4 @@ def register_callbacks(app: Dash, context: Context) -> None:
 
 PAGE = Page(path=PATH, title="Cost", audience="FinOps", layout=layout, register_callbacks=register_callbacks,
             tables={TEAMS: cf.TEAM_COLUMNS, DEPLOYMENTS: cf.DEPLOYMENT_COLUMNS, PRICES: cf.PRICE_COLUMNS,
-                    MOVERS: cf.MOVER_COLUMNS, BUDGETS: cf.BUDGET_COLUMNS}, team_filter=True)
+                    MOVERS: cf.MOVER_COLUMNS, BUDGETS: cf.BUDGET_COLUMNS, rc.TABLE: rc.COLUMNS}, team_filter=True)

@@ -31,7 +31,7 @@ from collector.report.data import load_report
 from collector.rollups.months import month_of
 from collector.store import bills, reads
 from collector.store.database import Store
-from tests.billing.billed_demo import (
+from tests.billing.billed_store import (
     DAYS,
     DISCOUNTED,
     EXAMPLES,
@@ -40,17 +40,18 @@ from tests.billing.billed_demo import (
     NOW,
     UNBILLED,
     UNLOGGED,
-    build,
+    build_billed_demo,
     config_file,
 )
 
 
 @pytest.fixture(scope="module")
 def reconciled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Reconciliation, Path, Path]]:
-    demo = build(tmp_path_factory.mktemp("reconcile"))
-    store = Store.open(demo.billed_url)
+    root = tmp_path_factory.mktemp("reconcile")
+    demo = build_billed_demo(root)
+    store = Store.open(demo.url)
     try:
-        yield reconcile_range(store, demo.model, *MARCH, NOW, threshold=Decimal("0.01")), demo.root, demo.workspace
+        yield reconcile_range(store, demo.model, *MARCH, NOW, threshold=Decimal("0.01")), root, demo.workspace
     finally:
         store.close()
 

@@ -39,9 +39,11 @@ from collector.workspace.demo import DEMO_ORG
 from collector.workspace.engine import Workspace
 from collector.workspace.generate import generate
 from collector.workspace.source import WorkspaceSource
+from dashboards import reconciliation as rc
 from dashboards.app import create_app
 from dashboards.cost_figures import money
 from tests.conftest import unavailable
+from tests.dashboards.conftest import HOSTILE_TEAM, Billed
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "test-output" / "screenshots"
@@ -142,7 +144,7 @@ def figure(driver: WebDriver, graph: str) -> dict[str, Any] | None:
         const gd = document.querySelector(`#${arguments[0]} .js-plotly-plot`);
         if (!gd || !gd.data || !gd.layout) return null;
         return JSON.stringify({title: (gd.layout.title || {}).text || '',
-                               traces: gd.data.map(t => ({name: t.name, x: t.x, y: t.y}))});"""
+                               traces: gd.data.map(t => ({name: t.name, type: t.type, x: t.x, y: t.y}))});"""
     raw = driver.execute_script(script, graph)
     return json.loads(raw) if raw else None
 
@@ -293,11 +295,11 @@ COST_GRAPHS = ("cost-daily", "cost-daily-tokens", "cost-breakdown", "cost-unit-t
 
 
 def cost_total(driver: WebDriver) -> float | None:
-    """The cost per day figure's total, in USD (None until drawn)."""
+    """The cost per day figure's total, in USD (None until drawn): its bars (not the markers of each day's basis)."""
     drawn = figure(driver, "cost-daily")
     if drawn is None or not drawn["title"].startswith("Cost (USD) per UTC day"):
         return None
-    return sum(v for t in drawn["traces"] for v in t["y"] if v is not None)
+    return sum(v for t in drawn["traces"] if t["type"] == "bar" for v in t["y"] if v is not None)
 
 
 def store_cost(store: Store, start: datetime, end: datetime, teams: tuple[str, ...] = ()) -> int:
@@ -426,4 +428,99 @@ def test_the_reports_page_previews_the_month_and_downloads_it(browser: WebDriver
     browser.find_element(By.ID, "report-get-csv").click()
     csv_file = browser.downloads / "aoai-report-2025-03-search.csv"  # type: ignore[attr-defined]
     wait_until(browser, csv_file.is_file, f"the CSV download {csv_file}")
+    assert console_errors(browser) == []
+
+
+# -- the cost page over an imported bill ---------------------------------------------------------------------------
+
+BILLED_SEARCH = "?from=2026-03-02T00:00Z&to=2026-03-07T00:00Z"  # the billed demo's five days
+
+
+@pytest.fixture(scope="module")
+def billed_url(billed: Billed) -> Iterator[str]:
+    """The dashboards over the demo store with a bill and its planted discrepancies (tests/billing/billed_store.py)."""
+    store = Store.open(billed.demo.url, migrate_schema=False)
+    app = create_app(billed.settings(), store, inventory=billed.inventory(), now=billed.now)
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app.server, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join()
+    store.close()
+
+
+def basis_drawn(driver: WebDriver) -> dict[str, Any] | None:
+    """The daily cost chart's basis markers and its bars' opacities, as plotly drew them."""
+    script = """
+        const gd = document.querySelector('#cost-daily .js-plotly-plot');
+        if (!gd || !gd.data) return null;
+        const marks = gd.data.find(t => t.name === 'basis');
+        const bars = gd.data.filter(t => t.type === 'bar' && t.legend !== 'legend2');
+        return marks ? JSON.stringify({symbols: marks.marker.symbol, text: marks.customdata,
+                                       opacity: bars.map(t => t.marker.opacity)}) : null;"""
+    raw = driver.execute_script(script)
+    return json.loads(raw) if raw else None
+
+
+def test_the_cost_page_shows_the_basis_split_and_the_reconciliation_with_its_causes(
+        browser: WebDriver, billed_url: str) -> None:
+    open_cost(browser, f"{billed_url}/cost{BILLED_SEARCH}")
+    basis = wait_until(browser, lambda: browser.find_element(By.ID, "cost-basis").text, "the basis line")
+    assert "billed (from the Cost Management export, days 2026-03-02..2026-03-03, 2026-03-05..2026-03-06)" in basis
+    assert "estimated from telemetry and the price book (days 2026-03-04, 2026-03-06" in basis
+    kpi = browser.find_element(By.CSS_SELECTOR, "#cost-kpis .kpi .kpi-label").text
+    assert kpi.lower() == "cost (billed + estimate)"
+    drawn = wait_until(browser, lambda: basis_drawn(browser), "the basis markers")
+    assert drawn["symbols"] == ["circle", "circle", "circle-open", "circle", "circle-open-dot"]
+    assert drawn["text"][2] == "estimate (telemetry × price book)"
+    assert all(o == [1, 1, 0.45, 1, 0.75] for o in drawn["opacity"])
+    # The team whose name is markup shows as text, in the table and on the chart's axis, and runs nothing.
+    cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#cost-teams tbody td:first-child")]
+    assert HOSTILE_TEAM in cells
+    ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#cost-breakdown .ytick text")]
+    assert HOSTILE_TEAM in ticks
+    assert browser.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
+
+    # The reconciliation of the month the range ends in, every planted cause with its explanation and fix.
+    headings = wait_until(browser, lambda: [h.text for h in browser.find_elements(
+        By.CSS_SELECTOR, "#cost-reconciliation h3")] or None, "the reconciliation's gaps")
+    assert [h.split(" gaps:")[0] for h in headings] == ["EXPORT", "QUANTITY", "PRICE"]
+    section = browser.find_element(By.ID, "cost-reconciliation").text
+    for reason in ("day missing from the export", "account sends no telemetry", "telemetry with no billed line",
+                   "billed below the book"):
+        assert reason in section
+    overrides = browser.find_element(By.ID, rc.OVERRIDES).text
+    assert "rates on gpt-4o-mini GlobalStandard for account contoso-aoai-eus: output 0.54 per 1M" in overrides
+    cards = browser.find_element(By.ID, rc.CARDS).text
+    assert "Gross gap" in cards and "EXCEEDED" in cards
+    screenshot(browser, "cost-billed")
+
+    button = next(b for b in browser.find_elements(By.CSS_SELECTOR, ".csv-button")
+                  if rc.TABLE in (b.get_attribute("id") or ""))
+    browser.execute_script("arguments[0].scrollIntoView()", button)
+    button.click()
+    csv_file = browser.downloads / f"{rc.TABLE}.csv"  # type: ignore[attr-defined]
+    wait_until(browser, csv_file.is_file, f"the CSV download {csv_file}")
+    lines = wait_until(browser, lambda: csv_file.read_text(encoding="utf-8").splitlines(), "the CSV's contents")
+    assert lines[0].startswith("Cause,Day,Account,Meter,")
+    assert {line.split(",")[0] for line in lines[1:]} >= {"export", "quantity", "price", "none"}
+
+    # Another month, by the URL's hash: only the section changes, and it says there is no bill.
+    assert browser.find_element(By.ID, "cost-reconcile-2026-03").get_attribute("href").endswith(
+        f"/cost{BILLED_SEARCH}#month=2026-03")
+    daily = figure(browser, "cost-daily")
+    browser.execute_script("window.location.hash = 'month=2026-02'")
+    wait_until(browser, lambda: "No imported bill covers 2026-02" in browser.find_element(By.ID, rc.NOTE).text,
+               "the month without a bill")
+    assert "aoai-obs bill import SOURCE" in browser.find_element(By.ID, rc.NOTE).text
+    assert figure(browser, "cost-daily") == daily
+    assert console_errors(browser) == []
+
+    open_cost(browser, f"{billed_url}/cost{BILLED_SEARCH}&team=search#month=2026-03")
+    wait_until(browser, lambda: "team filter does not apply" in browser.find_element(By.ID, rc.NOTE).text,
+               "the note that the team filter does not apply")
+    wait_until(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#cost-reconciliation h3"),
+               "the reconciliation under a team filter")
+    screenshot(browser, "cost-reconciliation-team-filter")
     assert console_errors(browser) == []

@@ -188,7 +188,7 @@ def test_movers_rank_changes_either_way_and_mark_new() -> None:
     assert cf.movers_figure([], "t", COLOUR)["layout"]["annotations"][0]["text"].startswith("No change")
     rows = cf.mover_rows("team", found)
     assert rows[0] == {"kind": "team", "name": "search", "previous_usd": 2.0, "current_usd": 9.0,
-                       "change_usd": 7.0, "change_pct": "+350.0", "methods": "direct +7.00"}
+                       "change_usd": 7.0, "change_pct": "+350.0", "methods": "direct +7.00", "basis": "—; —"}
     assert rows[1]["change_pct"] == "new"
 
 

@@ -194,7 +194,7 @@ def test_series_draw_each_breakdown_per_day_and_total_the_store(store: Store, tm
     daily = drawn["cost-daily"]
     assert total(daily) == pytest.approx(sum(int(r["cost_micro_usd"]) for r in store.read_cost_daily(
         D1, D2 + DAY, by=("team",))) / 1e6)
-    assert {t["name"] for t in daily["data"] if t.get("legend") != "legend2"} <= labels
+    assert {t["name"] for t in daily["data"] if t.get("legend") != "legend2" and t["type"] == "bar"} <= labels
     assert {t["name"] for t in daily["data"] if t.get("legend") == "legend2"} == {
         "direct", "estimated", "unallocated", "idle"}
     assert daily["data"][0]["x"] == ["2025-03-02", "2025-03-03"]

@@ -29,7 +29,16 @@ from collector.report.render import render_csv, render_html
 from collector.rollups.months import month_of
 from collector.store import bills
 from collector.store.database import Store
-from tests.billing.billed_demo import DAYS, DISCOUNTED, MISSING_DAY, NOW, UNBILLED, UNLOGGED, build, config_file
+from tests.billing.billed_store import (
+    DAYS,
+    DISCOUNTED,
+    MISSING_DAY,
+    NOW,
+    UNBILLED,
+    UNLOGGED,
+    build_billed_demo,
+    config_file,
+)
 from tests.report.test_report import csv_of, tables_of
 from tests.report.test_report_cli import run
 
@@ -61,10 +70,11 @@ def _store_figures(store: Store) -> tuple[Decimal, dict[tuple[str, str], int], d
 
 @pytest.fixture(scope="module")
 def reports(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Reports]:
-    demo = build(tmp_path_factory.mktemp("billed"))
-    config = config_file(demo.root, demo.workspace, "store.sqlite")
+    root = tmp_path_factory.mktemp("billed")
+    demo = build_billed_demo(root)
+    config = config_file(root, demo.workspace, demo.store.name)
     settings = load_settings(config, {})
-    unbilled = load_settings(config_file(demo.root, demo.workspace, "unbilled.sqlite"), {})
+    unbilled = load_settings(config_file(root, demo.workspace, demo.unbilled.name), {})
     store = Store.open(settings.store.url)
     try:
         billed = load_report(settings, store, MARCH, None, NOW)

@@ -1,9 +1,9 @@
-"""A demo with a bill, for tests: demo telemetry collected and priced, and a Cost Management export made
-independently from the raw logs and the price book with four planted discrepancies, imported and allocated.
+"""A store of demo telemetry, collected and priced, with an imported Cost Management export made independently from
+the raw logs and the price book, in which four discrepancies are planted (the reconciliation's and the Cost page's
+tests share it).
 
 The bill is built from the workspace's raw records (tokens per day, account and deployment, parsed here from the
-JSON Azure logs) and the deployments' capacity, never from the collector's rollups or cost table. `build` leaves
-two stores beside the workspace: `store.sqlite` with the bill and `unbilled.sqlite`, the same telemetry without it.
+JSON Azure logs) and the deployments' capacity, never from the collector's rollups or cost table.
 """
 
 from __future__ import annotations
@@ -103,7 +103,7 @@ def _raw_tokens(workspace: Path) -> dict[tuple[date, str, str], list[int]]:
     return sums
 
 
-def planted_bill(workspace: Path, model: CostModel) -> list[Usage]:
+def _bill(workspace: Path, model: CostModel) -> list[Usage]:
     tokens = _raw_tokens(workspace)
     lines: dict[tuple[date, str, str], tuple[Meter, Decimal]] = {}
 
@@ -141,22 +141,27 @@ def planted_bill(workspace: Path, model: CostModel) -> list[Usage]:
 
 @dataclass(frozen=True)
 class BilledDemo:
-    root: Path
+    """What `build_billed_demo` left under its folder: the store with the bill, the same store before the import
+    (the same telemetry, no bill), the workspace, and the cost model that priced both."""
+
+    store: Path
+    unbilled: Path
     workspace: Path
     model: CostModel
 
     @property
-    def billed_url(self) -> str:
-        return f"sqlite:///{self.root / 'store.sqlite'}"
-
-    @property
-    def unbilled_url(self) -> str:
-        return f"sqlite:///{self.root / 'unbilled.sqlite'}"
+    def url(self) -> str:
+        return f"sqlite:///{self.store}"
 
 
-def build(root: Path) -> BilledDemo:
-    """The demo's telemetry of `DAYS` collected and priced in two stores under `root`, one with the planted bill
-    imported and allocated to teams."""
+def demo_model(rules: Path = EXAMPLES / "demo-teams.yaml") -> CostModel:
+    return CostModel(load_price_book(EXAMPLES / "demo-prices.yaml"), load_attribution_rules(rules), DEPLOYMENTS)
+
+
+def build_billed_demo(root: Path, rules: Path = EXAMPLES / "demo-teams.yaml") -> BilledDemo:
+    """Five days of demo traffic (DAYS) collected into `root`/store.sqlite and priced (with the demo's book and
+    `rules`), then the export with the planted discrepancies imported and allocated to teams; `root`/unbilled.sqlite
+    is the store before the import."""
     workspace = root / "ws.duckdb"
     ws = Workspace(workspace)
     ws.create()
@@ -166,23 +171,23 @@ def build(root: Path) -> BilledDemo:
         timing = Timing(grain=timedelta(minutes=5), lag=timedelta(0), lookback=timedelta(0),
                         max_window=timedelta(days=1))
         assert backfill(store, [WorkspaceSource("demo", workspace)], ROLLUPS, timing, START, END, END).ok
-        model = CostModel(load_price_book(EXAMPLES / "demo-prices.yaml"),
-                          load_attribution_rules(EXAMPLES / "demo-teams.yaml"), DEPLOYMENTS)
+        model = demo_model(rules)
         exports = root / "exports"
-        write_run(exports, list(focus_rows(planted_bill(workspace, model), others=0)), start=DAYS[0],
-                  end=DAYS[-1], run_id="run-1", submitted=NOW, fmt="csv.gz")
+        write_run(exports, list(focus_rows(_bill(workspace, model), others=0)), start=DAYS[0], end=DAYS[-1],
+                  run_id="run-1", submitted=NOW, fmt="csv.gz")
         refresh_costs(store, model, START, END, NOW)
-        store.close()  # the copy must hold every write, not leave the last ones in the write-ahead log
+        store.close()  # every write in the file itself, none left in a write-ahead log, before the copy
         shutil.copy(root / "store.sqlite", root / "unbilled.sqlite")  # the same telemetry, no bill
         store = Store.open(f"sqlite:///{root / 'store.sqlite'}")
         import_bill(store, FolderSource(exports).files(), str(exports), NOW)
         apply_bill(store, model, START, END, NOW)
     finally:
         store.close()
-    return BilledDemo(root, workspace, model)
+    return BilledDemo(root / "store.sqlite", root / "unbilled.sqlite", workspace, model)
 
 
 def config_file(root: Path, workspace: Path, store: str) -> Path:
+    """Settings naming the workspace, one of the stores under `root` and the demo's price book and rules."""
     config = root / f"aoai-obs-{store}.yaml"
     config.write_text(f"sources:\n  - name: demo\n    kind: workspace\n    path: {workspace}\n"
                       f"store:\n  url: sqlite:///{root / store}\n"
