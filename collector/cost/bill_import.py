@@ -28,7 +28,7 @@ class ImportSummary:
 
     runs_found: int = 0
     runs_imported: list[BillRun] = field(default_factory=list)
-    runs_unchanged: int = 0
+    runs_unchanged: int = 0  # already in the store, or older than the run the store holds
     superseded: int = 0
     unlisted: tuple[str, ...] = ()
     lines_written: int = 0
@@ -58,9 +58,9 @@ def import_bill(store: Store, files: Iterable[ExportFile], source: str, now: dat
     discovery = discover(files)
     summary = ImportSummary(runs_found=len(discovery.runs) + len(discovery.superseded),
                             superseded=len(discovery.superseded), unlisted=discovery.unlisted)
-    stored = {(r.export_id, r.period_start): r.run_id for r in bills.bill_runs(store)}
+    stored = {(r.export_id, r.period_start): r for r in bills.bill_runs(store)}
     todo = [run for run in discovery.runs
-            if stored.get((run.manifest.export_id, _midnight(run.manifest.period_start))) != run.manifest.run_id]
+            if not _kept(stored.get((run.manifest.export_id, _midnight(run.manifest.period_start))), run)]
     summary.runs_unchanged = len(discovery.runs) - len(todo)
 
     def runs() -> Iterator[tuple[BillRun, Iterable[Mapping[str, Any]]]]:
@@ -71,6 +71,16 @@ def import_bill(store: Store, files: Iterable[ExportFile], source: str, now: dat
 
     summary.lines_written = bills.replace_runs(store, runs())
     return summary
+
+
+def _kept(stored: BillRun | None, run: ExportRun) -> bool:
+    """Whether the store's run of the same export and period stays: it is this run, or a newer one (a source
+    holding an older run than the one imported before, say a folder downloaded earlier, changes nothing)."""
+    if stored is None:
+        return False
+    submitted = run.manifest.submitted
+    return stored.run_id == run.manifest.run_id or (
+        stored.submitted is not None and submitted is not None and stored.submitted > submitted)
 
 
 def _midnight(day: date) -> datetime:

@@ -44,8 +44,9 @@ def reconcile_stored(store: Store, model: CostModel, start: datetime, end: datet
     foreign = bill.currencies - {model.book.currency.upper()}
     if foreign:
         raise TerminalError(f"the bill is in {', '.join(sorted(foreign))}, the price book in {model.book.currency}: "
-                            "compare like with like (aoai-obs prices sync --currency "
-                            f"{sorted(foreign)[0]} writes a book in the bill's currency)")
+                            "reconciliation compares like with like, and this release prices in USD only; export "
+                            "the bill in USD (a Cost Management export of a USD billing account), or compare the "
+                            "two outside the tool")
     rows = store.read_cost_daily(start, end, by=("day", "account", "deployment", "price_id"), estimate=True)
     estimate = estimated_lines(rows, model)
     accounts = {line.account for line in estimate}

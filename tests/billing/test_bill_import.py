@@ -77,6 +77,18 @@ def test_a_rerun_of_the_period_replaces_the_old_run_without_double_counting(stor
     assert [r.run_id for r in bills.bill_runs(store)] == ["run-2"]
 
 
+def test_an_older_run_imported_after_a_newer_one_changes_nothing(store: Store, tmp_path: Path) -> None:
+    accounts = account_ids(2)
+    newer = usages(accounts, DAYS, seed=6)
+    _run(tmp_path / "new", newer, "run-new", NOW - timedelta(days=1))
+    import_bill(store, FolderSource(tmp_path / "new").files(), "new", NOW)
+    _run(tmp_path / "old", usages(accounts, DAYS[:2], seed=5), "run-old", NOW - timedelta(days=4))
+    summary = import_bill(store, FolderSource(tmp_path / "old").files(), "old", NOW)
+    assert (summary.runs_imported, summary.runs_unchanged) == ([], 1)
+    assert _stored(store) == _truth(newer)
+    assert [r.run_id for r in bills.bill_runs(store)] == ["run-new"]
+
+
 def test_the_newest_of_two_runs_in_one_source_wins(store: Store, tmp_path: Path) -> None:
     accounts = account_ids(2)
     newer = usages(accounts, DAYS, seed=4)
