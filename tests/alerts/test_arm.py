@@ -71,9 +71,11 @@ def test_fresh_scope_plan_is_the_core_golden_with_one_list_call(arm: ArmEmulator
     result = cli(arm, "plan")
     assert result.exit_code == EXIT_CHANGES, result.output
     assert_golden("plan_fresh_scope.txt", result.output)
+    # The default scope is the resource groups the rules live in (all of them in rg-ai-prod), not the subscription.
     (call,) = arm.requests
-    assert (call.method, call.path, call.query) == ("GET", f"/subscriptions/{SUB}/providers/Microsoft.Insights/"
-                                                           "metricAlerts", {"api-version": "2018-03-01"})
+    assert (call.method, call.path, call.query) == ("GET", f"/subscriptions/{SUB}/resourceGroups/rg-ai-prod/"
+                                                           "providers/Microsoft.Insights/metricAlerts",
+                                                    {"api-version": "2018-03-01"})
     assert call.authorization == "Bearer test-token"
     assert json.loads(cli(arm, "plan", "--json").output)["summary"]["create"] == 4
 
