@@ -1,10 +1,11 @@
 """Carry out a plan through ARM: creates and updates (PUTs) first, then deletes, only with prune, only managed rules.
 
-The plan decides ownership: its updates and deletes are rules carrying our tag (or, for an adopt update, a rule the
-user asked to take over, whose PUT body gains the tag from `to_arm_body`); rules without it are never written or
-deleted. A plan with conflicts is refused whole. Mass changes are refused by `check_safety` unless forced. Every PUT
-is idempotent, so an apply that stopped half-way converges when run again (list, plan, apply): what was written
-shows as unchanged, what was not still shows as a change.
+The plan decides ownership: its updates and deletes are rules carrying its stack's tag (or, for an adopt update, an
+unmanaged rule the user asked to take over, whose PUT body gains the tag from `to_arm_body`); every PUT body carries
+the plan's stack. Rules without the tag, and rules of other stacks, are never written or deleted. A plan with
+conflicts is refused whole. Mass changes are refused by `check_safety` unless forced. Every PUT is idempotent, so
+an apply that stopped half-way converges when run again (list, plan, apply): what was written shows as unchanged,
+what was not still shows as a change.
 """
 
 from __future__ import annotations
@@ -53,8 +54,8 @@ class ApplyReport:
         return "\n".join(lines) + "\n"
 
 
-def _body(essence: RuleEssence) -> dict[str, Any]:
-    result: dict[str, Any] = json.loads(json.dumps(to_arm_body(essence)))
+def _body(essence: RuleEssence, stack: str) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(json.dumps(to_arm_body(essence, stack)))
     return result
 
 
@@ -64,8 +65,8 @@ def apply(result: Plan, client: RuleWriter, *, prune: bool, force: bool = False,
     ApplyInterruptedError (from the ARM error) when a call fails part-way, saying what was done."""
     if result.conflicts:
         names = ", ".join(r.name for r in result.conflicts)
-        raise AlertsError(f"nothing applied: unmanaged rule(s) hold the name of desired rule(s): {names}; rename "
-                          "them in the YAML, or pass --adopt to take them over")
+        raise AlertsError(f"nothing applied: rule(s) not of stack {result.stack!r} hold the name of desired "
+                          f"rule(s): {names}; rename them in the YAML, or pass --adopt to take over unmanaged ones")
     result = dataclasses.replace(result, prune=prune)
     check_safety(result, max_changes, force)
     created: list[RuleRef] = []
@@ -75,11 +76,11 @@ def apply(result: Plan, client: RuleWriter, *, prune: bool, force: bool = False,
     try:
         for essence in result.creates:
             ref = RuleRef.of(essence)
-            client.put_rule(ref.subscription_id, ref.resource_group, ref.name, _body(essence))
+            client.put_rule(ref.subscription_id, ref.resource_group, ref.name, _body(essence, result.stack))
             created.append(ref)
         for update in result.updates:
             ref = RuleRef.of(update.after)
-            client.put_rule(ref.subscription_id, ref.resource_group, ref.name, _body(update.after))
+            client.put_rule(ref.subscription_id, ref.resource_group, ref.name, _body(update.after, result.stack))
             updated.append(ref)
         if prune:
             for essence in result.deletes:

@@ -160,3 +160,52 @@ def is_system_tag(key: str) -> bool:
     """A tag that a diff ignores: ours (ownership is decided separately) or one that Azure adds by itself."""
     folded = key.casefold()
     return folded == OWNERSHIP_TAG_KEY or folded.startswith(SYSTEM_TAG_PREFIXES)
+
+
+# Stacks: the ownership tag's value names the stack a rule belongs to, `aoai-observatory/<stack>`. The default stack
+# writes the bare value, which is also what the release before stacks wrote, so its rules are the default stack's and
+# a copy of that release still treats them as its own, while it sees named stacks' rules as not its own.
+# ARM limits (learn.microsoft.com, azure-resource-manager/management/tag-resources, "Limitations"): a tag value has at
+# most 256 characters; tag names are case-insensitive, values case-sensitive; non-English characters can break
+# consumers of the tags. Our stricter rule: lowercase ASCII letters, digits, `-`, `_`, `.`, at most 63 characters, so
+# the value (17 + 63 characters) is far inside the limit and reads the same whatever casing a tool shows.
+DEFAULT_STACK = "default"
+STACK_SEPARATOR = "/"
+STACK_NAME = re.compile(r"[a-z0-9][a-z0-9._-]{0,62}")
+STACK_NAME_MAX = 63
+TAG_VALUE_MAX = 256
+
+
+def stack_problem(name: str) -> str | None:
+    """Why `name` cannot be a stack name, or None when it can."""
+    if not name:
+        return "a stack name cannot be empty"
+    if len(name) > STACK_NAME_MAX:
+        return f"a stack name has at most {STACK_NAME_MAX} characters, not {len(name)}"
+    if STACK_NAME.fullmatch(name) is None:
+        hint = " (lowercase it)" if STACK_NAME.fullmatch(name.lower()) else ""
+        return ("a stack name is lowercase letters, digits, '-', '_' and '.', starting with a letter or digit"
+                f"{hint}: {name!r}")
+    return None
+
+
+def ownership_value(stack: str) -> str:
+    """The ownership tag's value for a stack: the bare value for the default stack, `aoai-observatory/<stack>`."""
+    return OWNERSHIP_TAG_VALUE if stack == DEFAULT_STACK else f"{OWNERSHIP_TAG_VALUE}{STACK_SEPARATOR}{stack}"
+
+
+def stack_of_tags(tags: object) -> str | None:
+    """The stack a rule with these ARM tags belongs to, or None when no copy of this tool manages it. Tag names are
+    case-insensitive in ARM; values are compared case-insensitively too, as the release before stacks did."""
+    if not isinstance(tags, dict):
+        return None
+    for key, value in tags.items():
+        if str(key).casefold() != OWNERSHIP_TAG_KEY:
+            continue
+        folded = str(value).casefold()
+        if folded == OWNERSHIP_TAG_VALUE:
+            return DEFAULT_STACK
+        prefix = OWNERSHIP_TAG_VALUE + STACK_SEPARATOR
+        if folded.startswith(prefix) and len(folded) > len(prefix):
+            return folded[len(prefix):]
+    return None

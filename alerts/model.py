@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, NotRequired, TypedDict
 
 from alerts import catalog as az
-from alerts.catalog import OWNERSHIP_TAG_KEY, OWNERSHIP_TAG_VALUE
+from alerts.catalog import DEFAULT_STACK, OWNERSHIP_TAG_KEY, OWNERSHIP_TAG_VALUE, ownership_value, stack_of_tags
 from alerts.errors import ArmPayloadError
 from alerts.rulespec import DynamicThreshold, RuleSpec
 
@@ -230,12 +230,16 @@ def rule_identity(payload: dict[str, Any]) -> tuple[str, str, str]:
     return match[1].lower(), match[2].lower(), name if isinstance(name, str) and name else match[3]
 
 
-def is_managed(payload: dict[str, Any], ownership_tag: tuple[str, str] = OWNERSHIP_TAG) -> bool:
-    """Whether a rule carries our ownership tag (key and value compared case-insensitively)."""
-    tags = payload.get("tags") or {}
-    key, value = ownership_tag
-    return isinstance(tags, dict) and any(
-        str(k).casefold() == key.casefold() and str(v).casefold() == value.casefold() for k, v in tags.items())
+def owner_stack(payload: dict[str, Any]) -> str | None:
+    """The stack whose ownership tag a rule carries (`default` for the bare value), None when no stack owns it."""
+    return stack_of_tags(payload.get("tags"))
+
+
+def is_managed(payload: dict[str, Any], stack: str | None = None) -> bool:
+    """Whether a rule carries our ownership tag: of any stack, or of `stack` when given (compared case-insensitively,
+    as tag values were before stacks)."""
+    owner = owner_stack(payload)
+    return owner is not None and (stack is None or owner == stack)
 
 
 def _arm_criterion(raw: dict[str, Any]) -> Criterion:
@@ -298,8 +302,9 @@ def _arm_criteria(essence: RuleEssence) -> ArmCriteria:
     return {"odata.type": SINGLE if single else MULTIPLE, "allOf": items}
 
 
-def to_arm_body(essence: RuleEssence, ownership_tag: tuple[str, str] = OWNERSHIP_TAG) -> ArmRuleBody:
-    """The PUT body for one rule, in the shape the SDK sends (reference §5); key order is not significant."""
+def to_arm_body(essence: RuleEssence, stack: str = DEFAULT_STACK) -> ArmRuleBody:
+    """The PUT body for one rule of `stack`, in the shape the SDK sends (reference §5); key order is not
+    significant. The ownership tag names the stack (`catalog.ownership_value`)."""
     props: ArmProperties = {
         "description": essence.description, "severity": essence.severity, "enabled": essence.enabled,
         "scopes": list(essence.scopes), "evaluationFrequency": essence.evaluation_frequency,
@@ -310,5 +315,5 @@ def to_arm_body(essence: RuleEssence, ownership_tag: tuple[str, str] = OWNERSHIP
     if essence.target_resource_type is not None and essence.target_resource_region is not None:
         props["targetResourceType"] = essence.target_resource_type  # mandatory for several scopes (spec)
         props["targetResourceRegion"] = essence.target_resource_region
-    return {"location": LOCATION, "tags": {**dict(essence.tags), ownership_tag[0]: ownership_tag[1]},
+    return {"location": LOCATION, "tags": {**dict(essence.tags), OWNERSHIP_TAG_KEY: ownership_value(stack)},
             "properties": props}

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,10 +18,11 @@ import alerts.cli
 from alerts.apply import apply
 from alerts.arm import MetricAlertsClient
 from alerts.catalog import OWNERSHIP_TAG_KEY
+from alerts.cli import STACK_ENV
 from alerts.cli import alerts as alerts_group
 from alerts.errors import ApplyInterruptedError, ArmPermissionError, ArmRejectedError, ArmTransientError
 from alerts.model import essence_from_arm, to_arm_body
-from alerts.plan import EXIT_CHANGES, EXIT_ERROR, EXIT_IN_SYNC, plan
+from alerts.plan import EXIT_CHANGES, EXIT_CONFLICTS, EXIT_ERROR, EXIT_IN_SYNC, plan
 from tests.alerts.arm_payloads import server_payload
 from tests.alerts.goldens import FIXTURES, assert_golden
 from tests.alerts.test_plan import BY_NAME, DESIRED, PORTAL_RULE, RETIRED
@@ -71,9 +74,11 @@ def test_fresh_scope_plan_is_the_core_golden_with_one_list_call(arm: ArmEmulator
     result = cli(arm, "plan")
     assert result.exit_code == EXIT_CHANGES, result.output
     assert_golden("plan_fresh_scope.txt", result.output)
+    # The default scope is the resource groups the rules live in (all of them in rg-ai-prod), not the subscription.
     (call,) = arm.requests
-    assert (call.method, call.path, call.query) == ("GET", f"/subscriptions/{SUB}/providers/Microsoft.Insights/"
-                                                           "metricAlerts", {"api-version": "2018-03-01"})
+    assert (call.method, call.path, call.query) == ("GET", f"/subscriptions/{SUB}/resourceGroups/rg-ai-prod/"
+                                                           "providers/Microsoft.Insights/metricAlerts",
+                                                    {"api-version": "2018-03-01"})
     assert call.authorization == "Bearer test-token"
     assert json.loads(cli(arm, "plan", "--json").output)["summary"]["create"] == 4
 
@@ -218,3 +223,127 @@ def test_the_baseline_pack_validates_plans_and_applies_cleanly(arm: ArmEmulator)
     again = run("plan", "--json")
     assert again.exit_code == EXIT_IN_SYNC, again.output
     assert json.loads(again.output)["summary"]["unchanged"] == count
+
+
+# -- stacks ----------------------------------------------------------------------------------------------------------
+
+TEAM_B_RULES = """
+rules:
+  - name: team-b-dev-throttled
+    description: 429s on the development account.
+    scopes: [aoai-dev]
+    metric: AzureOpenAIRequests
+    dimensions: {StatusCode: [429]}
+    operator: GreaterThan
+    threshold: 100
+    actions: [ops]
+  - name: team-b-prod-errors
+    description: Team B's own rule next to team A's, in the same resource group.
+    scopes: [aoai-prod]
+    metric: AzureOpenAIRequests
+    dimensions: {StatusCode: [500]}
+    operator: GreaterThan
+    threshold: 20
+    actions: [ops]
+"""
+EMPTY_RULES = "rules: []\n"
+TWO_RULES = (FIXTURES / "rules.yaml").read_text(encoding="utf-8").split("  - name: server-errors-prod")[0]
+
+
+def run(arm: ArmEmulator, command: str, files: list[str], *extra: str, env: dict[str, str] | None = None) -> Result:
+    return CliRunner().invoke(alerts_group, [command, *files, "--endpoint", arm.endpoint, "--ca-bundle",
+                                             str(arm.ca_bundle), *extra], env=env)
+
+
+def rules_file(tmp_path: Path, name: str, text: str) -> list[str]:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return [str(FIXTURES / "environment.yaml"), str(path)]
+
+
+def stacks_of(arm: ArmEmulator) -> dict[str, str]:
+    return {key[2]: rule["tags"][OWNERSHIP_TAG_KEY] for key, rule in arm.rules.items()}
+
+
+@pytest.mark.parametrize("stack_a", ["default", "team-a"])
+def test_two_stacks_in_one_subscription_never_touch_each_other(arm: ArmEmulator, tmp_path: Path,
+                                                               stack_a: str) -> None:
+    team_b = rules_file(tmp_path, "team-b.yaml", TEAM_B_RULES)
+    assert run(arm, "apply", FILES, "--stack", stack_a).exit_code == EXIT_IN_SYNC
+    applied_b = run(arm, "apply", team_b, "--stack", "team-b", "--prune")
+    assert applied_b.exit_code == EXIT_IN_SYNC, applied_b.output
+    assert "Applied: 2 created, 0 updated, 0 deleted." in applied_b.output  # none of team A's rules pruned
+    assert "= other stack latency-prod" in applied_b.output  # A's rules in rg-ai-prod are listed apart
+    owner_a = "aoai-observatory" if stack_a == "default" else f"aoai-observatory/{stack_a}"
+    assert stacks_of(arm) == {**{e.name: owner_a for e in DESIRED}, "team-b-dev-throttled": "aoai-observatory/team-b",
+                              "team-b-prod-errors": "aoai-observatory/team-b"}
+    # Each plan returns 0 after its apply, whatever the other stack holds, with and without --prune.
+    for files, stack in ((FILES, stack_a), (team_b, "team-b")):
+        for extra in ((), ("--prune",)):
+            planned = run(arm, "plan", files, "--stack", stack, *extra)
+            assert planned.exit_code == EXIT_IN_SYNC, planned.output
+    # Team A's prune over every resource group of the subscription, even forced, deletes only team A's rules.
+    arm.requests.clear()
+    pruned = run(arm, "apply", rules_file(tmp_path, "empty.yaml", EMPTY_RULES), "--stack", stack_a, "--prune",
+                 "--force", "--subscription", SUB)
+    assert pruned.exit_code == EXIT_IN_SYNC, pruned.output
+    assert sorted(touched(arm, "DELETE")) == sorted(e.name for e in DESIRED) and not arm.calls("PUT")
+    assert stacks_of(arm) == {"team-b-dev-throttled": "aoai-observatory/team-b",
+                              "team-b-prod-errors": "aoai-observatory/team-b"}
+    assert run(arm, "plan", team_b, "--stack", "team-b", "--prune").exit_code == EXIT_IN_SYNC
+
+
+def test_a_desired_name_held_by_another_stack_is_refused_even_with_adopt(arm: ArmEmulator) -> None:
+    assert run(arm, "apply", FILES, "--stack", "team-a").exit_code == EXIT_IN_SYNC
+    arm.requests.clear()
+    refused = run(arm, "apply", FILES, "--stack", "team-b", "--adopt")
+    assert refused.exit_code == EXIT_CONFLICTS and not arm.calls("PUT") and not arm.calls("DELETE")
+    assert "stack 'team-a' owns a rule with this name" in refused.output
+    assert set(stacks_of(arm).values()) == {"aoai-observatory/team-a"}
+
+
+def test_the_default_scope_is_the_resource_groups_the_rules_live_in(arm: ArmEmulator) -> None:
+    # Issue 16: two teams on the default stack, in different resource groups; one's prune deleted the other's rule.
+    other = dataclasses.replace(BY_NAME["latency-prod"], name="dev-team-rule", resource_group="rg-ai-dev")
+    arm.store(server_payload(other))
+    applied = cli(arm, "apply", "--prune")
+    assert applied.exit_code == EXIT_IN_SYNC, applied.output
+    assert not arm.calls("DELETE") and (SUB, "rg-ai-dev", "dev-team-rule") in arm.rules
+    assert {r.path for r in arm.calls("GET")} == {f"/subscriptions/{SUB}/resourceGroups/rg-ai-prod/providers/"
+                                                  "Microsoft.Insights/metricAlerts"}
+    assert cli(arm, "plan", "--prune").exit_code == EXIT_IN_SYNC
+
+
+def test_deleting_all_rules_of_a_small_stack_needs_force(arm: ArmEmulator, tmp_path: Path) -> None:
+    assert cli(arm, "apply", "--stack", "team-a").exit_code == EXIT_IN_SYNC
+    empty = rules_file(tmp_path, "empty.yaml", EMPTY_RULES)
+    arm.requests.clear()
+    refused = run(arm, "apply", empty, "--stack", "team-a", "--prune", "--subscription", SUB, "--resource-group",
+                  "rg-ai-prod")
+    assert refused.exit_code == EXIT_ERROR and "deleting all 4 rule(s) of stack 'team-a'" in refused.output
+    assert "Traceback" not in refused.output and not arm.calls("DELETE") and len(arm.rules) == 4
+    half = run(arm, "apply", rules_file(tmp_path, "two.yaml", TWO_RULES), "--stack", "team-a", "--prune")
+    assert half.exit_code == EXIT_IN_SYNC and len(arm.calls("DELETE")) == 2, half.output  # exactly half: allowed
+    forced = run(arm, "apply", empty, "--stack", "team-a", "--prune", "--force", "--subscription", SUB,
+                 "--resource-group", "rg-ai-prod")
+    assert forced.exit_code == EXIT_IN_SYNC and not arm.rules, forced.output
+
+
+def test_the_stack_comes_from_the_environment_and_is_validated(arm: ArmEmulator) -> None:
+    assert cli(arm, "apply").exit_code == EXIT_IN_SYNC  # the default stack
+    from_env = run(arm, "plan", FILES, "--json", env={STACK_ENV: "team-a"})
+    document = json.loads(from_env.output)
+    assert document["summary"]["stack"] == "team-a" and document["summary"]["conflicts"] == 4
+    assert run(arm, "plan", FILES, "--stack", "default", env={STACK_ENV: "team-a"}).exit_code == EXIT_IN_SYNC
+    for bad in ("Team-A", "team/a", ""):
+        arm.requests.clear()
+        result = run(arm, "plan", FILES, "--stack", bad)
+        assert result.exit_code == EXIT_ERROR and "Invalid value for '--stack'" in result.output, bad
+        assert "Traceback" not in result.output and not arm.requests
+
+
+def test_the_stack_variable_is_not_taken_for_a_collector_setting() -> None:
+    # A double-underscore name (AOAI_OBS_ALERTS__STACK) would be refused by the settings loader of every other command.
+    from collector.config import load_settings
+
+    load_settings(None, {STACK_ENV: "team-a"})

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from alerts.catalog import OWNERSHIP_TAG_KEY
+from alerts.catalog import OWNERSHIP_TAG_KEY, TAG_VALUE_MAX, ownership_value, stack_problem
 from alerts.errors import UnsafePlanError
-from alerts.model import Dimension, RuleEssence, essence_from_spec
+from alerts.model import Dimension, RuleEssence, essence_from_spec, is_managed, owner_stack, to_arm_body
 from alerts.plan import (
     EXIT_CHANGES,
     EXIT_CONFLICTS,
@@ -170,3 +170,99 @@ def test_mass_change_guard(updates: int, deletes: int, managed: int, prune: bool
 
 def test_creates_are_never_limited() -> None:
     check_safety(Plan(tuple(DESIRED) * 20, (), (), (), (), (), 0, True, False), 10, False)
+
+
+# -- stacks ----------------------------------------------------------------------------------------------------------
+
+
+def of_stack(essence: RuleEssence, stack: str) -> dict[str, Any]:
+    """A rule as Azure lists it after an apply by `stack` (the ownership tag's value names it)."""
+    payload = server_payload(essence)
+    payload["tags"][OWNERSHIP_TAG_KEY] = ownership_value(stack)
+    return payload
+
+
+TEAM_B = dataclasses.replace(BY_NAME["latency-prod"], name="team-b-latency")
+
+
+@pytest.mark.parametrize("stack", ["default", "team-a"])
+def test_rules_of_other_stacks_are_listed_apart_and_never_deleted(stack: str) -> None:
+    other = "team-b" if stack == "default" else "default"
+    existing = [*(of_stack(e, stack) for e in DESIRED), of_stack(TEAM_B, other), of_stack(RETIRED, stack)]
+    result = plan(DESIRED, existing, prune=True, adopt=True, stack=stack)
+    assert [e.name for e in result.deletes] == ["old-5xx-rule"] and result.managed == len(DESIRED) + 1
+    assert [(r.ref.name, r.stack) for r in result.other_stacks] == [("team-b-latency", other)]
+    assert not result.conflicts and not result.left_alone and result.stack == stack
+    assert f"  = other stack team-b-latency (stack {other!r}; never changed here)" in render_text(result)
+    document = json.loads(render_json(result))
+    assert document["summary"]["stack"] == stack and document["other_stacks"][0]["stack"] == other
+
+
+def test_an_other_stacks_rule_with_a_desired_name_is_a_conflict_even_with_adopt() -> None:
+    existing = [of_stack(e, "team-b" if e.name == "latency-prod" else "team-a") for e in DESIRED]
+    for adopt in (False, True):
+        result = plan(DESIRED, existing, prune=True, adopt=adopt, stack="team-a")
+        assert [r.name for r in result.conflicts] == ["latency-prod"] and exit_code(result) == EXIT_CONFLICTS
+        assert not result.updates and not result.deletes
+        assert "stack 'team-b' owns a rule with this name" in render_text(result)
+
+
+def test_rules_of_the_release_before_stacks_belong_to_the_default_stack() -> None:
+    legacy = deployed()  # tagged `managed-by: aoai-observatory`, no stack: what the previous release wrote
+    assert all(p["tags"][OWNERSHIP_TAG_KEY] == "aoai-observatory" for p in legacy)
+    assert exit_code(plan(DESIRED, legacy, prune=True, adopt=False)) == EXIT_IN_SYNC
+    named = plan([], legacy, prune=True, adopt=False, stack="team-a")
+    assert (named.deletes, named.managed, len(named.other_stacks)) == ((), 0, len(DESIRED))
+    assert exit_code(named) == EXIT_IN_SYNC
+
+
+def test_the_stack_is_written_in_the_ownership_tag_and_read_back_case_insensitively() -> None:
+    essence = BY_NAME["latency-prod"]
+    assert to_arm_body(essence)["tags"][OWNERSHIP_TAG_KEY] == "aoai-observatory"
+    assert to_arm_body(essence, "team-a")["tags"][OWNERSHIP_TAG_KEY] == "aoai-observatory/team-a"
+    shouted = server_payload(essence)
+    shouted["tags"] = {"MANAGED-BY": "AOAI-Observatory/Team-A", **{k: v for k, v in shouted["tags"].items()
+                                                                    if k != OWNERSHIP_TAG_KEY}}
+    assert owner_stack(shouted) == "team-a" and is_managed(shouted, "team-a") and not is_managed(shouted, "default")
+    assert plan([essence], [shouted], prune=True, adopt=False, stack="team-a").unchanged
+    for value in ("aoai-observatory/", "aoai-observatory-team-a", "terraform"):
+        assert owner_stack({"tags": {OWNERSHIP_TAG_KEY: value}}) is None, value
+
+
+def test_other_stacks_golden() -> None:
+    existing = [*(of_stack(e, "team-a") for e in DESIRED if e.name != "latency-prod"), of_stack(TEAM_B, "team-b"),
+                of_stack(BY_NAME["latency-prod"], "default"), server_payload(PORTAL_RULE, managed=False)]
+    result = plan(DESIRED, existing, prune=False, adopt=False, stack="team-a")
+    assert_golden("plan_other_stacks.txt", render_text(result))
+
+
+@pytest.mark.parametrize(("name", "problem"), [
+    ("team-a", None), ("default", None), ("a", None), ("ai.platform_eu-1", None), ("x" * 63, None),
+    ("", "cannot be empty"), ("x" * 64, "at most 63"), ("Team-A", "lowercase it"), ("-team", "starting with"),
+    ("team/a", "letters, digits"), ("équipe", "letters, digits"), ("team a", "letters, digits"),
+])
+def test_stack_names(name: str, problem: str | None) -> None:
+    found = stack_problem(name)
+    assert (found is None) if problem is None else (found is not None and problem in found)
+    if problem is None:
+        assert len(ownership_value(name)) <= TAG_VALUE_MAX
+
+
+@pytest.mark.parametrize(("deletes", "managed", "prune", "refused"), [
+    (4, 4, True, True),     # all of a small stack: the empty file with --prune from issue 16
+    (1, 1, True, True),     # all of a one-rule stack
+    (3, 5, True, True),     # more than half
+    (2, 4, True, False),    # exactly half
+    (1, 3, True, False),
+    (4, 4, False, False),   # without prune nothing is deleted
+    (0, 0, True, False),
+])
+def test_deleting_most_or_all_of_a_stack_needs_force_whatever_the_count(deletes: int, managed: int, prune: bool,
+                                                                        refused: bool) -> None:
+    result = dataclasses.replace(_plan_with(0, deletes, managed, prune), stack="team-a")
+    if refused:
+        with pytest.raises(UnsafePlanError, match=r"(all|more than half of the) \d+ rule.* of stack 'team-a'.*--force"):
+            check_safety(result, 10, False)
+    else:
+        check_safety(result, 10, False)
+    check_safety(result, 10, True)
