@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -325,6 +326,18 @@ def cost_drawn(driver: WebDriver) -> Drawn:
     return Drawn(driver.current_url, {g: figure(driver, g) for g in COST_GRAPHS})
 
 
+def cost_settled(driver: WebDriver) -> Drawn:
+    """The view once every figure has stopped changing (callbacks redraw figures one after another): two reads half
+    a second apart that agree."""
+    def steady() -> Drawn | None:
+        before = cost_drawn(driver)
+        time.sleep(0.5)
+        return before if cost_drawn(driver) == before else None
+
+    drawn: Drawn = wait_until(driver, steady, "the cost figures to settle")
+    return drawn
+
+
 def matches(total: float | None, micro: int) -> bool:
     return total is not None and abs(total - micro / 1e6) < 1e-6
 
@@ -380,7 +393,7 @@ def test_a_cost_url_with_filters_reproduces_the_view(browser: WebDriver, base_ur
     wait_until(browser, lambda: matches(cost_total(browser), expected), f"the cost figure to total {expected}")
     wait_until(browser, lambda: (figure(browser, "cost-daily") or {}).get("title", "").endswith("by model"),
                "the breakdown by model")
-    built = cost_drawn(browser)
+    built = cost_settled(browser)
     assert "range=2d" in built.url and "team=support-bot&team=search" in built.url
 
     browser.get("about:blank")
