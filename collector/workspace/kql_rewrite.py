@@ -7,6 +7,7 @@ comments.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -135,7 +136,7 @@ def _call_args(toks: list[Token], code: list[int], paren: int) -> tuple[int, lis
     if close < 0:
         return None
     bounds = [paren, *_top_level_commas(toks, code, paren, close), close]
-    args = ["".join(t.text for t in toks[code[a] + 1:code[b]]).strip() for a, b in zip(bounds, bounds[1:])]
+    args = ["".join(t.text for t in toks[code[a] + 1:code[b]]).strip() for a, b in itertools.pairwise(bounds)]
     return close, args
 
 

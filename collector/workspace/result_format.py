@@ -13,7 +13,6 @@ import json
 import math
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from decimal import Decimal
 from typing import Any
 
 from collector.workspace.engine import ResultTable
@@ -53,7 +52,7 @@ def format_dynamic(value: Any) -> str:
         try:
             value = json.loads(value)
         except ValueError:
-            return value
+            return str(value)
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
