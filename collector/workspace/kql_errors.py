@@ -8,7 +8,8 @@ import re
 from collector.workspace.kql_rewrite import tokens
 from collector.workspace.schema import LOG_TABLES
 
-_MISSING_COLUMN = re.compile(r'Referenced column "([^"]+)" not found')
+#: DuckDB's two ways of saying a name is no column: unknown anywhere, or only an alias of the same projection.
+_MISSING_COLUMN = re.compile(r'(?:Referenced column "([^"]+)" not found|Column "([^"]+)" referenced that exists)')
 _CONVERSION = re.compile(r"Could not convert string '([^']*)' to (\w+)")
 
 
@@ -25,7 +26,7 @@ def kql_message(engine_error: str, kql: str) -> str:
     """A KQL-style message for `engine_error`, naming the column or value at fault; never DuckDB's binder text."""
     missing = _MISSING_COLUMN.search(engine_error)
     if missing:
-        name = missing.group(1)
+        name = missing.group(1) or missing.group(2)
         # Kusto's wording for an unknown name (the SEM0100 semantic error); then which table lacks it.
         message = f"Failed to resolve scalar expression named '{name}'"
         tables = _tables_read(kql)
