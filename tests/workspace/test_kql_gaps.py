@@ -8,7 +8,6 @@ import io
 import json
 import math
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -84,8 +83,8 @@ def test_text_inside_strings_and_comments_is_left_alone(workspace: Workspace) ->
 def test_maxif_minif_countif_sumif_by_group(workspace: Workspace) -> None:
     result = workspace.query('AzureDiagnostics | summarize maxif(DurationMs, ResultSignature != "200"), '
                              'low = minif(DurationMs, ResultSignature != "200"), '
-                             'n = countif(ResultSignature != "200"), total = sumif(DurationMs, ResultSignature != "200")'
-                             " by Resource")
+                             'n = countif(ResultSignature != "200"), '
+                             'total = sumif(DurationMs, ResultSignature != "200") by Resource')
     assert result.column_names() == ["Resource", "maxif_DurationMs", "low", "n", "total"]
     assert [c.type for c in result.columns] == ["string", "long", "long", "long", "long"]
     by_hand: dict[str, list[int]] = {}
