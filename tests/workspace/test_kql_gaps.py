@@ -8,6 +8,7 @@ import io
 import json
 import math
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -191,3 +192,18 @@ def test_non_finite_reals_are_named_in_json() -> None:
     (table,) = json.loads(as_json(result))["tables"]
     assert table["rows"] == [["Infinity"], ["-Infinity"], ["NaN"]]
     assert as_csv(result).splitlines()[1:] == ["Infinity", "-Infinity", "NaN"]
+
+
+CORPUS = sorted((Path(__file__).parent / "corpus").glob("*.kql"))
+
+
+@pytest.mark.parametrize("path", CORPUS, ids=[p.stem for p in CORPUS])
+def test_the_corpus_runs_or_fails_as_its_header_says(workspace: Workspace, path: Path) -> None:
+    """Each query of the corpus says in its first line whether it runs offline; a gap closed (or reopened) shows."""
+    text = path.read_text(encoding="utf-8")
+    status = text.splitlines()[0].removeprefix("// status:").strip()
+    if status == "runs":
+        assert workspace.query(text).rows, "the five rows should give every corpus query something"
+    else:
+        with pytest.raises(QueryError, match="unsupported KQL construct"):
+            workspace.query(text)
