@@ -21,6 +21,8 @@ import duckdb
 import duckdb_kql
 
 from collector.errors import QueryError, TerminalError
+from collector.workspace.kql_errors import kql_message
+from collector.workspace.kql_rewrite import rewrite
 from collector.workspace.schema import INFO_TABLE, LOG_TABLES, METRICS_TABLE, create_statements
 
 log = logging.getLogger(__name__)
@@ -227,39 +229,43 @@ class Workspace:
         start, end = timespan if timespan is not None else (None, None)
         with self._reader(start, end) as con:
             try:
-                if parameters:
-                    sql, bound = _translate_cached(kql, tuple((n, _param_type(v)) for n, v in parameters.items()))
-                    values = {slot: _param_value(parameters[name]) for name, slot in bound}
-                    shaped = self._shaped.get(sql)
-                    if shaped is not None:  # the same text again (the next window): bound and planned once
-                        columns, azure_sql = shaped
-                        rows = con.execute(azure_sql, values).fetchall() if columns else []
-                        return ResultTable(columns, _utc_rows(rows, _datetimes(columns)))
-                    relation = con.sql(sql, params=values)
-                else:
-                    # The static schema, not the connection's: the timespan views are temporary, and the
-                    # translator needs the tables' columns under their own names for join's renaming.
-                    translated = duckdb_kql.to_sql(kql, schema=_SCHEMA)
-                    if translated.unbound:
-                        missing = ", ".join(translated.unbound)
-                        raise QueryError(f"the query declares parameters with no value: {missing}")
-                    relation = con.sql(str(translated), params=translated.parameters or None)
+                return self._run(con, kql, parameters)
             except duckdb_kql.KqlError as e:
                 raise QueryError(f"the KQL query was refused: {e}") from e
-            except duckdb.Error as e:
-                raise QueryError(f"the KQL query failed in the engine: {e}") from e
-            if relation is None:
-                return ResultTable((), [])
-            types = [kql_type(str(t)) for t in relation.types]
-            columns = tuple(Column(n, t) for n, t in zip(relation.columns, types, strict=True))
-            # Azure's conventions: a null string is the empty string (applied by DuckDB), datetimes come back
-            # timezone-aware in UTC (DuckDB returns them naive in UTC, the session zone; see `_utc_rows`).
-            select = ", ".join(_as_azure(c) for c in columns)
-            rows = _utc_rows(relation.project(select).fetchall(), _datetimes(columns)) if columns else []
-            if parameters:
-                # A parameterised text's columns do not depend on the values bound: later windows run the
-                # conventions and the query as one statement.
-                self._shaped[sql] = (columns, f"SELECT {select} FROM ({sql})")
+            except duckdb.Error as e:  # at planning or while rows are produced (a failed cast, say)
+                raise QueryError(kql_message(str(e), kql)) from e
+
+    def _run(self, con: duckdb.DuckDBPyConnection, kql: str,
+             parameters: Mapping[str, datetime | timedelta] | None) -> ResultTable:
+        if parameters:
+            sql, bound = _translate_cached(kql, tuple((n, _param_type(v)) for n, v in parameters.items()))
+            values = {slot: _param_value(parameters[name]) for name, slot in bound}
+            shaped = self._shaped.get(sql)
+            if shaped is not None:  # the same text again (the next window): bound and planned once
+                columns, azure_sql = shaped
+                rows = con.execute(azure_sql, values).fetchall() if columns else []
+                return ResultTable(columns, _utc_rows(rows, _datetimes(columns)))
+            relation = con.sql(sql, params=values)
+        else:
+            # The static schema, not the connection's: the timespan views are temporary, and the
+            # translator needs the tables' columns under their own names for join's renaming.
+            translated = duckdb_kql.to_sql(rewrite(kql, LOG_TABLES), schema=_SCHEMA)
+            if translated.unbound:
+                missing = ", ".join(translated.unbound)
+                raise QueryError(f"the query declares parameters with no value: {missing}")
+            relation = con.sql(str(translated), params=translated.parameters or None)
+        if relation is None:
+            return ResultTable((), [])
+        types = [kql_type(str(t)) for t in relation.types]
+        columns = tuple(Column(n, t) for n, t in zip(relation.columns, types, strict=True))
+        # Azure's conventions: a null string is the empty string (applied by DuckDB), datetimes come back
+        # timezone-aware in UTC (DuckDB returns them naive in UTC, the session zone; see `_utc_rows`).
+        select = ", ".join(_as_azure(c) for c in columns)
+        rows = _utc_rows(relation.project(select).fetchall(), _datetimes(columns)) if columns else []
+        if parameters:
+            # A parameterised text's columns do not depend on the values bound: later windows run the
+            # conventions and the query as one statement.
+            self._shaped[sql] = (columns, f"SELECT {select} FROM ({sql})")
         return ResultTable(columns, rows)
 
     def metrics(self, requests: Sequence[MetricsRequest]) -> list[MetricSeries]:
@@ -363,7 +369,7 @@ def _param_value(value: datetime | timedelta) -> datetime | timedelta:
 def _translate_cached(kql: str, declared: tuple[tuple[str, str], ...]) -> tuple[str, tuple[tuple[str, str], ...]]:
     """Translate once per (text, parameter names and types); returns the SQL and which slot each name binds."""
     declaration = ", ".join(f"{name}:{kql_type}" for name, kql_type in declared)
-    text = f"declare query_parameters({declaration});\n{kql}"
+    text = f"declare query_parameters({declaration});\n{rewrite(kql, LOG_TABLES)}"
     probe = {name: _probe_value(kql_type, i) for i, (name, kql_type) in enumerate(declared)}
     translated = duckdb_kql.to_sql(text, schema=_SCHEMA, parameters=probe)
     slots: list[tuple[str, str]] = []
