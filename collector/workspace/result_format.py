@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from collector.csvcells import SafeWriter
 from collector.workspace.engine import ResultTable
 
 
@@ -36,7 +36,7 @@ def as_table(result: ResultTable, max_rows: int | None = None) -> str:
 
 def as_csv(result: ResultTable) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeWriter(buffer, lineterminator="\n")
     writer.writerow(result.column_names())
     writer.writerows([_cell(v) for v in row] for row in result.rows)
     return buffer.getvalue()
