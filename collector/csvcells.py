@@ -11,10 +11,11 @@ number and runs nothing. Quotes inside a cell are doubled by the csv module's wr
 from __future__ import annotations
 
 import csv
+import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from decimal import Decimal
-from typing import Any, TextIO
+from typing import Any, Literal, TextIO
 
 #: The first characters that make a spreadsheet read a cell as a formula.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -42,13 +43,21 @@ def safe_row(row: Iterable[Any]) -> list[Any]:
 
 
 class SafeWriter:
-    """`csv.writer` whose every cell goes through `safe_cell`."""
+    """`csv.writer` whose every cell goes through `safe_cell`, and whose cells holding a CR or LF are always quoted:
+    the csv module quotes only the characters of its own line terminator, so with `lineterminator="\n"` a bare CR
+    would end the row for a reader."""
 
-    def __init__(self, stream: TextIO, **options: Any) -> None:
-        self._writer = csv.writer(stream, **options)
+    def __init__(self, stream: TextIO, *, lineterminator: str = "\r\n", **options: Any) -> None:
+        self._stream = stream
+        self._end = lineterminator
+        self._line = io.StringIO()
+        self._writer = csv.writer(self._line, lineterminator="\r\n", **options)
 
-    def writerow(self, row: Iterable[Any]) -> Any:
-        return self._writer.writerow(safe_row(row))
+    def writerow(self, row: Iterable[Any]) -> int:
+        self._line.seek(0)
+        self._line.truncate()
+        self._writer.writerow(safe_row(row))
+        return self._stream.write(self._line.getvalue()[:-2] + self._end)
 
     def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
         for row in rows:
@@ -56,15 +65,9 @@ class SafeWriter:
 
 
 class SafeDictWriter(csv.DictWriter):  # type: ignore[type-arg]  # generic in typeshed only, not at runtime
-    """`csv.DictWriter` whose every cell (the header's too: `writeheader` calls `writerow`) goes through
-    `safe_cell`."""
+    """`csv.DictWriter` writing its rows (the header too) through a `SafeWriter`."""
 
-    def __init__(self, stream: TextIO, fieldnames: Sequence[str], **options: Any) -> None:
-        super().__init__(stream, fieldnames, **options)
-
-    def writerow(self, rowdict: Mapping[str, Any]) -> Any:
-        return super().writerow({k: safe_cell(v) for k, v in rowdict.items()})
-
-    def writerows(self, rowdicts: Iterable[Mapping[str, Any]]) -> None:
-        for row in rowdicts:
-            self.writerow(row)
+    def __init__(self, stream: TextIO, fieldnames: Sequence[str], *, restval: Any = "",
+                 extrasaction: Literal["raise", "ignore"] = "raise", **options: Any) -> None:
+        super().__init__(stream, fieldnames, restval=restval, extrasaction=extrasaction)
+        self.writer = SafeWriter(stream, **options)  # type: ignore[assignment]  # has the writerow DictWriter uses
