@@ -331,7 +331,7 @@ class TeamsSettings(_Section):
                                   "is attributed and all cost is `unallocated`.")
 
 
-def _webhook_url(value: SecretStr | None) -> SecretStr | None:
+def _webhook_url(value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
     if value is None or not value.get_secret_value().strip():
         return None  # an empty variable turns notifications off
     text = value.get_secret_value().strip()
@@ -342,6 +342,10 @@ def _webhook_url(value: SecretStr | None) -> SecretStr | None:
         ok = False
     if not ok:  # never echo the value: it is a credential
         raise ValueError("not a webhook URL: it must start with https:// and name a host")
+    if parts.scheme == "http" and not info.data.get("webhook_allow_http"):
+        raise ValueError("an http:// webhook URL sends its credential and every notification unencrypted: use "
+                         "https://, or for a receiver on this machine or network set budgets.webhook_allow_http "
+                         "(AOAI_OBS_BUDGETS__WEBHOOK_ALLOW_HTTP=true)")
     return SecretStr(text)
 
 
@@ -352,6 +356,10 @@ class BudgetsSettings(_Section):
     webhook_format: Literal["slack", "teams"] = Field(
         default="slack", description="Body of budget notifications: `slack` (`{\"text\": ...}`, Slack incoming "
                                      "webhooks) or `teams` (an Adaptive Card message, Teams Workflows webhooks).")
+    webhook_allow_http: bool = Field(
+        default=False, description="Accept an `http://` `budgets.webhook_url` (a local receiver: the URL, a "
+                                   "credential, and the notifications then travel unencrypted). Off: https only.")
+    # After webhook_allow_http: a field's validator sees only the fields declared before it.
     webhook_url: Annotated[SecretStr | None, AfterValidator(_webhook_url)] = Field(
         default=None, description="Where a notification is POSTed once per budget threshold and month. A secret: "
                                   "set the variable, never the file. Empty: budgets are evaluated, nothing is "

@@ -23,7 +23,7 @@ from typing import Any
 from collector.cost.attribution import DeploymentInfo
 from collector.cost.budgets import BudgetStatus
 from dashboards.colours import IDLE, METHOD_PATTERNS, OTHER_COLOUR, UNALLOCATED, colour_of
-from dashboards.figures import Figure, _figure, empty
+from dashboards.figures import Figure, _figure, empty, plain
 
 MICRO = 1_000_000
 METHODS = ("direct", "owner", "estimated", "unallocated", "idle")
@@ -79,12 +79,6 @@ def lines(rows: Iterable[Mapping[str, Any]]) -> list[Line]:
     return [Line(r["account"], r["deployment"], r["team"], r["method"], r["price_id"], r["requests"],
                  r["prompt_tokens"], r["cached_tokens"], r["completion_tokens"], r["cost_micro_usd"],
                  bool(r["unpriced"]), r.get("basis") or ESTIMATE) for r in rows]
-
-
-def plain(text: str) -> str:
-    """Text from data as plotly draws it literally: its HTML subset's `<`, `>` and `&`, and the `%` of hover
-    templates, as character references (which plotly turns back into the characters)."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%", "&#37;")
 
 
 @dataclass

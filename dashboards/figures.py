@@ -34,6 +34,12 @@ BLOCKED_COLOUR = "#7b4173"
 TOP = 15
 
 
+def plain(text: str) -> str:
+    """Text from data as plotly draws it literally: its HTML subset's `<`, `>` and `&`, and the `%` of hover
+    templates, as character references (which plotly turns back into the characters)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("%", "&#37;")
+
+
 # -- arithmetic --------------------------------------------------------------------------------------------------
 
 
@@ -201,7 +207,7 @@ def _top(rows: Sequence[DeploymentRow], value: Callable[[DeploymentRow], float])
 
 
 def _label(row: DeploymentRow) -> str:
-    return f"{row.deployment} · {row.account.lower()}"
+    return plain(f"{row.deployment} · {row.account.lower()}")
 
 
 def _bars(title: str, labels: list[str], values: list[float], colours: str | list[str], hover: str, x_title: str,
@@ -241,7 +247,7 @@ def ptu_utilisation(series: Mapping[tuple[str, str, str], Sequence[tuple[datetim
                     zone: tzinfo) -> Figure:
     title = "PTU utilisation (%, highest minute of each step)"
     data = [{"type": "scatter", "mode": "lines", "x": _local((t for t, _ in points), zone),
-             "y": [a.maximum for _, a in points], "name": f"{deployment} · {account.lower()}",
+             "y": [a.maximum for _, a in points], "name": plain(f"{deployment} · {account.lower()}"),
              "line": {"color": colour_of(deployment), "width": 2}}
             for (metric, account, deployment), points in sorted(series.items())
             if metric == PTU_UTILISATION_METRIC and points]

@@ -7,12 +7,13 @@ CSV holds the unformatted values under the display headers.
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dash import MATCH, Dash, Input, Output, State, dcc, html, no_update
+
+from collector.csvcells import SafeWriter
 
 #: (id, header, kind): kind "text" or "numeric" (right-aligned, thousands separated).
 Column = tuple[str, str, str]
@@ -47,9 +48,10 @@ def render(columns: Sequence[Column], records: Sequence[Mapping[str, Any]], empt
 
 
 def to_csv(columns: Sequence[Column], records: Sequence[Mapping[str, Any]]) -> str:
-    """RFC 4180 CSV: the display headers, then each record's raw values ("" for none)."""
+    """RFC 4180 CSV: the display headers, then each record's raw values ("" for none); text a spreadsheet would
+    run as a formula gets a leading `'` (`collector.csvcells`)."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
+    writer = SafeWriter(out, lineterminator="\r\n")
     writer.writerow([header for _, header, _ in columns])
     for r in records:
         writer.writerow(["" if r.get(key) is None else r.get(key) for key, _, _ in columns])

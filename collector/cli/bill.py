@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import sys
 from collections.abc import Iterable
@@ -26,6 +25,7 @@ from collector.cost.inventories import build_inventory
 from collector.cost.model import load_cost_model
 from collector.cost.reconcile import reconcile_range
 from collector.cost.table import apply_bill
+from collector.csvcells import SafeWriter
 from collector.errors import InputError
 from collector.rollups.months import parse_month
 from collector.store import bills
@@ -154,7 +154,7 @@ def reconcile(obj: Context, month: str, threshold_text: str, fmt: str) -> None:
 def gaps_csv(result: Reconciliation) -> str:
     """Every gap as a CSV row, numbers as numbers, for a spreadsheet."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = SafeWriter(out, lineterminator="\n")
     writer.writerow(["day", "account", "meter", "model", "version", "deployment_type", "kind", "estimated_quantity",
                      "billed_quantity", "estimated_cost", "billed_cost", "gap", "gap_percent", "cause", "reasons",
                      "explanation", "suggested_override"])

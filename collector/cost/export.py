@@ -11,7 +11,6 @@ the rows equals the sum of the attribution's lines, in Decimal, written as plain
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from collector.cost.attribution import Attribution, DeploymentInfo
+from collector.csvcells import SafeWriter
 from collector.errors import InputError
 
 DIMENSIONS = ("team", "account", "deployment", "model", "deployment_type")
@@ -105,8 +105,9 @@ def _text(value: Any) -> str:
 
 
 def write_csv(rows: Iterable[Mapping[str, Any]], stream: TextIO) -> int:
-    """CSV with a header in `COLUMNS` order; returns the rows written. Open files with newline=""."""
-    writer = csv.writer(stream, lineterminator="\r\n")
+    """CSV with a header in `COLUMNS` order; returns the rows written. Open files with newline="". Text a
+    spreadsheet would run as a formula gets a leading `'` (`collector.csvcells`)."""
+    writer = SafeWriter(stream, lineterminator="\r\n")
     writer.writerow(COLUMNS)
     count = 0
     for row in rows:

@@ -32,7 +32,6 @@ column files in github.com/FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, specifica
 
 from __future__ import annotations
 
-import csv
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -42,6 +41,7 @@ from typing import Any, TextIO
 
 from collector.cost.attribution import BILLED, IDLE, Attribution, CostLine, DeploymentInfo
 from collector.cost.pricing import PROVISIONED_TYPES, PriceBook
+from collector.csvcells import SafeDictWriter
 
 FOCUS_VERSION = "1.2"
 
@@ -330,8 +330,9 @@ def _allowed(row: Mapping[str, str], column: str, values: Sequence[str], bad: An
 
 def write_focus_csv(rows: Iterable[Mapping[str, str]], stream: TextIO) -> int:
     """Write FOCUS rows as CSV in `COLUMNS` order (mandatory, conditional, then `x_`); returns the rows written.
-    Null is the empty field. Open the stream with newline="" as the csv module asks."""
-    writer = csv.DictWriter(stream, fieldnames=COLUMNS, extrasaction="raise", lineterminator="\r\n")
+    Null is the empty field; text a spreadsheet would run as a formula gets a leading `'` (`collector.csvcells`).
+    Open the stream with newline="" as the csv module asks."""
+    writer = SafeDictWriter(stream, fieldnames=COLUMNS, extrasaction="raise", lineterminator="\r\n")
     writer.writeheader()
     count = 0
     for row in rows:

@@ -48,7 +48,8 @@ class CostJob:
     def from_settings(cls, settings: Settings, deployments: Sequence[DeploymentInfo]) -> CostJob:
         budgets = load_budgets(settings.budgets.file) if settings.budgets.file else Budgets()
         url = settings.budgets.webhook_url
-        send = WebhookSender(url.get_secret_value(), settings.budgets.webhook_format) if url else None
+        send = WebhookSender(url.get_secret_value(), settings.budgets.webhook_format,
+                             allow_http=settings.budgets.webhook_allow_http) if url else None
         return cls(load_cost_model(settings, deployments), budgets, send,
                    recent=settings.collector.lookback + timedelta(days=1),
                    history=timedelta(days=settings.store.retention.hourly_days))

@@ -100,15 +100,20 @@ class _NoRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class WebhookSender:
-    """POSTs notices to one webhook URL as JSON in Slack's or Teams' shape; call it with a notice."""
+    """POSTs notices to one webhook URL as JSON in Slack's or Teams' shape; call it with a notice. The URL must be
+    https unless `allow_http` (`budgets.webhook_allow_http`: a local receiver)."""
 
-    def __init__(self, url: str, webhook_format: WebhookFormat = "slack", *,
+    def __init__(self, url: str, webhook_format: WebhookFormat = "slack", *, allow_http: bool = False,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
         if webhook_format not in FORMATS:
             raise TerminalError(f"unknown webhook format {webhook_format!r}: use one of {', '.join(FORMATS)}")
         scheme = urlsplit(url).scheme if "://" in url else ""
         if scheme not in ("http", "https"):
-            raise TerminalError(f"the webhook URL ({where(url)}) must start with https:// (or http://)")
+            raise TerminalError(f"the webhook URL ({where(url)}) must start with https://")
+        if scheme == "http" and not allow_http:
+            raise TerminalError(f"the webhook URL ({where(url)}) is http://: its credential and the notifications "
+                                "would travel unencrypted; use https://, or set budgets.webhook_allow_http for a "
+                                "local receiver")
         self._url, self.format, self.timeout = url, webhook_format, timeout
         self.where = where(url)
         self._opener = urllib.request.build_opener(_NoRedirects)

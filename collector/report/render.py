@@ -36,13 +36,13 @@ amounts to the micro-dollar) and `reconciliation_override` (each suggested price
 
 from __future__ import annotations
 
-import csv
 import io
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from html import escape
 
 from collector.cost.attribution import IDLE, UNALLOCATED
+from collector.csvcells import SafeDictWriter
 from collector.report.charts import OTHERS, Bar, Gauge, bar_chart, budget_chart, colour_of, small_multiples
 from collector.report.data import DeploymentLine, Line, MonthlyReport, Usage
 from collector.report.formatting import micro as _micro
@@ -488,7 +488,7 @@ def csv_rows(report: MonthlyReport) -> list[dict[str, str]]:
 def render_csv(report: MonthlyReport) -> str:
     """The report's numbers as CSV (long format: see the module docstring)."""
     out = io.StringIO(newline="")
-    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = SafeDictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(csv_rows(report))
     return out.getvalue()

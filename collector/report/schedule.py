@@ -178,6 +178,7 @@ def _post_pending(settings: Any, store: Any, folder: Path, now: datetime) -> str
         return "report: not posted (reports.post_to_webhook is on, budgets.webhook_url is not set)"
     files = sorted(p for p in folder.glob(f"{name}.*") if p.suffix.lstrip(".") in FORMATS)
     report = load_report(settings, store, month, None, now, reprice=False, threshold=None)
-    WebhookSender(url.get_secret_value(), settings.budgets.webhook_format)(notice_of(report, files))
+    WebhookSender(url.get_secret_value(), settings.budgets.webhook_format,
+                  allow_http=settings.budgets.webhook_allow_http)(notice_of(report, files))
     marker.write_text(f"{now.isoformat()}\n", encoding="utf-8")
     return f"report {month.label}: summary posted"

@@ -7,7 +7,6 @@ compact JSON, datetimes in ISO 8601 UTC with a `Z`.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import math
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
+from collector.csvcells import SafeWriter
 from collector.workspace.engine import ResultTable
 
 
@@ -92,7 +92,7 @@ def as_table(result: ResultTable, max_rows: int | None = None) -> str:
 
 def as_csv(result: ResultTable) -> str:
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
+    writer = SafeWriter(buffer, lineterminator="\n")
     writer.writerow(result.column_names())
     writer.writerows(_cells(result))
     return buffer.getvalue()

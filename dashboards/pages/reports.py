@@ -104,7 +104,8 @@ def layout(context: Context, filters: Filters) -> Component:
             html.Button("Download CSV", id="report-get-csv", className="download"),
             dcc.Download(id="report-download"),
         ], style={"display": "flex", "alignItems": "center", "gap": "10px", "margin": "8px 0"}),
-        dcc.Loading(html.Iframe(id="report-frame", title="monthly report preview",
+        # sandbox="": the report runs no script, submits nothing and navigates nothing; it has a unique origin.
+        dcc.Loading(html.Iframe(id="report-frame", title="monthly report preview", sandbox="",
                                 style={"width": "100%", "height": "1600px", "border": "1px solid #d9e2ec",
                                        "background": "white"}), type="default"),
     ], className="reports")

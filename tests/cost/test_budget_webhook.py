@@ -20,7 +20,7 @@ from collector.config import load_settings
 from collector.cost.budget_alerts import notify_budgets
 from collector.cost.budgets import Alert, Budget, Budgets
 from collector.cost.webhook import WebhookSender, where
-from collector.errors import InputError, TransientError
+from collector.errors import InputError, TerminalError, TransientError
 from collector.rollups.months import Period
 from collector.store.database import Store
 
@@ -99,7 +99,7 @@ def run(store: Any, sender: WebhookSender, marketing: str, ptu: str = "0", day: 
 
 
 def test_once_per_threshold_per_period_across_passes_and_a_restart(store_url: str, receiver: Receiver) -> None:
-    sender = WebhookSender(receiver.url + SECRET, "slack")
+    sender = WebhookSender(receiver.url + SECRET, "slack", allow_http=True)
     store = Store.open(store_url)
     run(store, sender, "650")  # 54 %: 50 due
     run(store, sender, "700")  # still 58 %: nothing new
@@ -124,7 +124,7 @@ def test_once_per_threshold_per_period_across_passes_and_a_restart(store_url: st
 def test_a_failing_receiver_is_retried_until_it_recovers(store: Store, caplog: pytest.LogCaptureFixture) -> None:
     failing = Receiver(statuses=[500, 503])
     try:
-        sender = WebhookSender(failing.url + SECRET + QUERY_SECRET, "teams")
+        sender = WebhookSender(failing.url + SECRET + QUERY_SECRET, "teams", allow_http=True)
         with caplog.at_level(logging.DEBUG):
             first = run(store, sender, "1000", ptu="4600")  # both budgets due; the first answer is 500
             assert [a.budget_id for a in first.pending] == ["team:marketing", "deployment:contoso-aoai-eus/gpt-4o-ptu"]
@@ -148,20 +148,21 @@ def test_a_receiver_that_is_down_leaves_it_for_the_next_pass(store: Store, recei
                                                              caplog: pytest.LogCaptureFixture) -> None:
     url = down_url()
     with caplog.at_level(logging.DEBUG):
-        result = run(store, WebhookSender(url + SECRET, "slack"), "700")
+        result = run(store, WebhookSender(url + SECRET, "slack", allow_http=True), "700")
     assert result.error.startswith(f"cannot reach the slack webhook at {url}: ")
     assert "Connection refused" in result.error
     assert store.notified_thresholds("team:marketing", APRIL.start) == set()
     assert "SECRET" not in caplog.text + result.error
-    run(store, WebhookSender(receiver.url + SECRET, "slack"), "700")  # back up (here: at a new address)
-    run(store, WebhookSender(receiver.url + SECRET, "slack"), "700")
+    back = WebhookSender(receiver.url + SECRET, "slack", allow_http=True)  # back up (here: at a new address)
+    run(store, back, "700")
+    run(store, back, "700")
     assert [thresholds_of(b) for b in receiver.delivered] == ["50 %"]
 
 
 def test_errors_name_only_scheme_and_host() -> None:
     failing = Receiver(default=404)
     try:
-        sender = WebhookSender(failing.url + SECRET + QUERY_SECRET, "slack")
+        sender = WebhookSender(failing.url + SECRET + QUERY_SECRET, "slack", allow_http=True)
         with pytest.raises(TransientError) as caught:
             sender.post({"text": "x"})
         message = str(caught.value)
@@ -179,7 +180,7 @@ def test_redirects_are_not_followed() -> None:
     moved = Receiver(default=302)
     try:
         with pytest.raises(TransientError, match=r"answered HTTP 302 .*redirects are not followed"):
-            WebhookSender(moved.url + SECRET).post({"text": "x"})
+            WebhookSender(moved.url + SECRET, allow_http=True).post({"text": "x"})
         assert len(moved.requests) == 1
     finally:
         moved.close()
@@ -192,13 +193,13 @@ ALERT = Alert("team:r&d", APRIL.start, (80,), "Budget team:r&d: 81.00 % used in 
 
 
 def test_slack_body(receiver: Receiver) -> None:
-    WebhookSender(receiver.url + SECRET, "slack")(ALERT)
+    WebhookSender(receiver.url + SECRET, "slack", allow_http=True)(ALERT)
     assert receiver.delivered == [{"text": "*Budget team:r&amp;d: 81.00 % used in 2025-04*\npassed 80 % &lt;soon&gt;\n"
                                            "• Spent: $810.00\n• Month-end forecast: too early in the month to tell"}]
 
 
 def test_teams_body(receiver: Receiver) -> None:
-    WebhookSender(receiver.url + SECRET, "teams")(ALERT)
+    WebhookSender(receiver.url + SECRET, "teams", allow_http=True)(ALERT)
     assert receiver.delivered == [{
         "type": "message",
         "attachments": [{
@@ -254,6 +255,33 @@ def test_a_bad_webhook_url_is_refused_without_echoing_it(value: str) -> None:
     assert problem.message == ("environment variable AOAI_OBS_BUDGETS__WEBHOOK_URL: not a webhook URL: it must start "
                                "with https:// and name a host")
     assert "SECRET" not in str(caught.value)
+
+
+def test_an_http_webhook_url_is_refused_unless_the_setting_allows_it(tmp_path: Path) -> None:
+    url = "http://127.0.0.1:8080" + SECRET
+    with pytest.raises(InputError) as caught:
+        load_settings(None, {"AOAI_OBS_BUDGETS__WEBHOOK_URL": url})
+    (problem,) = caught.value.problems
+    assert problem.message.startswith("environment variable AOAI_OBS_BUDGETS__WEBHOOK_URL: an http:// webhook URL "
+                                      "sends its credential and every notification unencrypted: use https://")
+    assert "AOAI_OBS_BUDGETS__WEBHOOK_ALLOW_HTTP=true" in problem.message
+    assert "SECRET" not in str(caught.value)
+
+    path = tmp_path / "aoai-obs.yaml"  # the file may allow it (it holds no secret); the URL stays in the environment
+    path.write_text("budgets:\n  webhook_allow_http: true\n", encoding="utf-8")
+    for settings in (load_settings(path, {"AOAI_OBS_BUDGETS__WEBHOOK_URL": url}),
+                     load_settings(None, {"AOAI_OBS_BUDGETS__WEBHOOK_URL": url,
+                                          "AOAI_OBS_BUDGETS__WEBHOOK_ALLOW_HTTP": "true"})):
+        assert settings.budgets.webhook_allow_http
+        assert settings.budgets.webhook_url is not None and settings.budgets.webhook_url.get_secret_value() == url
+    https = "https://hooks.slack.com" + SECRET
+    assert load_settings(None, {"AOAI_OBS_BUDGETS__WEBHOOK_URL": https}).budgets.webhook_allow_http is False
+
+    with pytest.raises(TerminalError) as refused:
+        WebhookSender(url, "slack")
+    assert str(refused.value).startswith("the webhook URL (http://127.0.0.1:8080) is http://")
+    assert "budgets.webhook_allow_http" in str(refused.value) and "SECRET" not in str(refused.value)
+    assert WebhookSender(url, "slack", allow_http=True).where == "http://127.0.0.1:8080"
 
 
 def test_a_bad_webhook_format_gets_a_fix(tmp_path: Path) -> None:

@@ -123,8 +123,8 @@ def test_after_pass_notifies_each_threshold_once_across_passes(collected: Store,
     # Two days of the demo's support team cost a few dollars: a $10 budget is past 50 %, a $1 one past 100 %.
     budgets = Budgets((Budget("team", "support-bot", Decimal(10), (50, 100)),
                        Budget("team", "search", Decimal(1000), (50,))))
-    job = CostJob(_model(), budgets, WebhookSender(receiver.url, "slack"), recent=timedelta(days=1),
-                  history=timedelta(days=30))
+    job = CostJob(_model(), budgets, WebhookSender(receiver.url, "slack", allow_http=True),
+                  recent=timedelta(days=1), history=timedelta(days=30))
     line = job.after_pass(collected, NOW)
     assert "3 day(s) re-attributed" in line and "1 notification(s) sent" in line
     assert len(receiver.bodies) == 1 and "support-bot" in receiver.bodies[0]["text"]

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.error import HTTPError
+from urllib.parse import quote
+from urllib.request import urlopen
 
 import pytest
 from selenium import webdriver
@@ -536,4 +539,60 @@ def test_the_cost_page_shows_the_basis_split_and_the_reconciliation_with_its_cau
     wait_until(browser, lambda: browser.find_elements(By.CSS_SELECTOR, "#cost-reconciliation h3"),
                "the reconciliation under a team filter")
     screenshot(browser, "cost-reconciliation-team-filter")
+    assert console_errors(browser) == []
+
+
+# -- output safety -----------------------------------------------------------------------------------------------
+
+
+def test_a_team_named_with_markup_shows_as_text_on_the_operations_and_cost_pages(browser: WebDriver,
+                                                                                  billed_url: str) -> None:
+    team = quote(HOSTILE_TEAM, safe="")
+    open_page(browser, f"{billed_url}/operations{BILLED_SEARCH}&team={team}")
+    assert HOSTILE_TEAM in wait_until(browser, lambda: browser.find_element(By.ID, "ops-note").text, "the note")
+    chosen = wait_until(browser, lambda: browser.find_element(By.ID, "filter-team-label").text, "the Team filter")
+    assert HOSTILE_TEAM in chosen  # the filter shows the name, not an image
+    ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#ops-throttling .ytick text")]
+    assert ticks and all("&lt;" not in t and "&amp;" not in t for t in ticks)  # labels drawn as text, unescaped once
+    assert browser.find_elements(By.CSS_SELECTOR, "img[src='x']") == []
+    assert console_errors(browser) == []
+
+    open_cost(browser, f"{billed_url}/cost{BILLED_SEARCH}")
+    cells = [td.text for td in browser.find_elements(By.CSS_SELECTOR, "#cost-teams tbody td:first-child")]
+    assert HOSTILE_TEAM in cells
+    ticks = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#cost-breakdown .ytick text")]
+    assert HOSTILE_TEAM in ticks
+    legend = [t.text for t in browser.find_elements(By.CSS_SELECTOR, "#cost-daily .legendtext")]
+    assert any(HOSTILE_TEAM in t for t in legend)  # the daily chart's legend names it, as text
+    assert browser.find_elements(By.CSS_SELECTOR, "img[src='x'], #cost-breakdown a, #cost-daily a") == []
+    assert console_errors(browser) == []
+
+
+def test_every_response_carries_the_security_headers_and_the_report_preview_is_sandboxed(
+        browser: WebDriver, base_url: str) -> None:
+    for path in ("/operations", "/_dash-layout", "/_dash-dependencies", "/assets/does-not-exist.css"):
+        try:
+            response = urlopen(f"{base_url}{path}")
+        except HTTPError as e:  # a 404 carries them too
+            response = e
+        headers = response.headers
+        policy = headers["Content-Security-Policy"]
+        assert "frame-ancestors 'none'" in policy and "object-src 'none'" in policy, path
+        script = next(d for d in policy.split("; ") if d.startswith("script-src "))
+        assert "'unsafe-inline'" not in script and "'unsafe-eval'" not in script
+        assert (headers["X-Frame-Options"], headers["X-Content-Type-Options"], headers["Referrer-Policy"]) == (
+            "DENY", "nosniff", "same-origin"), path
+        response.close()
+
+    browser.get(f"{base_url}/reports")
+    wait_until(browser, lambda: "Azure OpenAI usage and cost" in report_text(browser), "the report in the preview")
+    frame = browser.find_element(By.ID, "report-frame")
+    assert frame.get_attribute("sandbox") == ""  # no scripts, forms, navigation or same origin in the preview
+    browser.switch_to.frame(frame)
+    try:  # the report draws, with its own styles, under the page's policy
+        assert "Azure OpenAI usage and cost" in browser.find_element(By.TAG_NAME, "h1").text
+        font = browser.execute_script("return window.getComputedStyle(document.body).fontFamily")
+        assert font.startswith("system-ui")  # the report's inline <style> applied
+    finally:
+        browser.switch_to.default_content()
     assert console_errors(browser) == []

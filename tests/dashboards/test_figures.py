@@ -122,6 +122,19 @@ def test_per_deployment_bars() -> None:
     assert "1 deployment(s) not shown" in capacity.layout.annotations[0].text
 
 
+def test_deployment_and_account_names_reach_plotly_as_text() -> None:
+    hostile = "<a href='//x'>d</a> 100%{x}"
+    escaped = "&lt;a href='//x'&gt;d&lt;/a&gt; 100&#37;{x}"
+    rows = [DeploymentRow("<b>acct</b>", hostile, COUNTS, {}, {"RAIRejectedRequests": MetricAggregate(3.0, 3.0, 1.0,
+                                                                                                     1.0)})]
+    label = f"{escaped} · &lt;b&gt;acct&lt;/b&gt;"
+    assert valid(figures.throttling_by_deployment(rows)).data[0].y == (label,)
+    assert valid(figures.blocks_by_deployment(rows)).data[0].y == (label,)
+    series = {("AzureOpenAIProvisionedManagedUtilizationV2", "<b>acct</b>", hostile): [(T0, MetricAggregate(
+        1.0, 1.0, 1.0, 50.0))]}
+    assert valid(figures.ptu_utilisation(series, UTC_ZONE)).data[0].name == label
+
+
 @pytest.mark.parametrize("build", [
     lambda: figures.requests_by_class([TimePoint(T0)], UTC_ZONE),
     lambda: figures.error_rate_by_class([], UTC_ZONE),

@@ -212,7 +212,8 @@ def test_the_schedule_writes_last_month_once_and_posts_its_summary_once(demo: De
     receiver = _Receiver(statuses=(503,))
     try:
         environ = {"AOAI_OBS_REPORTS__FOLDER": str(folder), "AOAI_OBS_REPORTS__POST_TO_WEBHOOK": "true",
-                   "AOAI_OBS_BUDGETS__WEBHOOK_URL": receiver.url}
+                   "AOAI_OBS_BUDGETS__WEBHOOK_URL": receiver.url,
+                   "AOAI_OBS_BUDGETS__WEBHOOK_ALLOW_HTTP": "true"}  # the test's receiver is local
         settings = load_settings(demo.config, environ)
         store = Store.open(settings.store.url)
         try:
