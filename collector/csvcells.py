@@ -27,10 +27,17 @@ def is_number_text(text: str) -> bool:
     return _NUMBER.fullmatch(text) is not None
 
 
+class Typed(str):
+    """The text of a value of a typed column (a number, time, timespan or boolean as printed): it cannot carry a
+    formula, whatever its first character (`-01:00:00`, `-Infinity`), so it is written as it is."""
+
+    __slots__ = ()
+
+
 def safe_cell(value: Any) -> Any:
     """`value` as it may go into a CSV cell: numbers as they are; text (or anything else, as its `str`) that a
     spreadsheet would run as a formula with a leading `'`."""
-    if value is None or isinstance(value, bool | int | float | Decimal):
+    if value is None or isinstance(value, bool | int | float | Decimal | Typed):
         return value
     text = value if isinstance(value, str) else str(value)
     if text.startswith(FORMULA_STARTS) and not is_number_text(text):

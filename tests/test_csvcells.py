@@ -74,3 +74,11 @@ def test_a_cell_holding_a_line_break_is_quoted_whatever_the_line_terminator(end:
     SafeWriter(out, lineterminator=end).writerows([["a\rb", "c\nd", "\re"], ["x", 1, 2]])
     assert out.getvalue() == f'"a\rb","c\nd","\'\re"{end}x,1,2{end}'
     assert list(csv.reader(io.StringIO(out.getvalue(), newline=""))) == [["a\rb", "c\nd", "'\re"], ["x", "1", "2"]]
+
+
+def test_typed_values_are_written_as_they_are_and_plain_text_is_not() -> None:
+    from collector.csvcells import Typed, safe_cell
+
+    assert safe_cell(Typed("-01:00:00")) == "-01:00:00"
+    assert safe_cell(Typed("-Infinity")) == "-Infinity"
+    assert safe_cell("-01:00:00") == "'-01:00:00"  # the same text in a string column is checked

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from collector.csvcells import SafeWriter
+from collector.csvcells import SafeWriter, Typed
 from collector.workspace.engine import ResultTable
 
 
@@ -90,11 +90,18 @@ def as_table(result: ResultTable, max_rows: int | None = None) -> str:
     return "\n".join(lines)
 
 
+#: Column types whose printed values are data of that type, never free text: written as they are in CSV (a
+#: timespan or real may start with `-`); string, dynamic and guid values go through the formula check.
+_TYPED = frozenset({"bool", "int", "long", "real", "decimal", "datetime", "timespan"})
+
+
 def as_csv(result: ResultTable) -> str:
     buffer = io.StringIO()
     writer = SafeWriter(buffer, lineterminator="\n")
     writer.writerow(result.column_names())
-    writer.writerows(_cells(result))
+    typed = [c.type in _TYPED for c in result.columns]
+    writer.writerows([Typed(v) if is_typed and v else v for is_typed, v in zip(typed, row, strict=True)]
+                     for row in _cells(result))
     return buffer.getvalue()
 
 
