@@ -401,7 +401,11 @@ class Store:
             elif not schema_is_current(engine):
                 raise TerminalError(f"the store at {engine.url!r} is not at the newest schema; run a collector once")
         except sa.exc.OperationalError as e:
+            engine.dispose()
             raise TransientError(f"cannot reach the store at {engine.url!r}: {e.orig}") from e
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import zlib
 from pathlib import Path
 from typing import Any
@@ -104,10 +105,46 @@ def _upgrade_sqlite(engine: Engine) -> None:
         connection.commit()
         driver.isolation_level = None  # the driver issues no BEGIN (nor commits) of its own: ours are the only ones
         try:
-            while not _upgrade_sqlite_from_current(connection, engine):
-                pass
+            for _ in range(_MOST_LEFTOVERS):
+                try:
+                    if _upgrade_sqlite_from_current(connection, engine):
+                        return
+                except sa.exc.OperationalError as e:
+                    leftover = _LEFTOVER.search(str(e.orig))
+                    if leftover is None:
+                        raise
+                    _drop_leftover(connection, engine, leftover["kind"], leftover["name"])
+            raise TerminalError(f"the store at {engine.url!r} could not be upgraded: more than {_MOST_LEFTOVERS} "
+                                "objects left by interrupted upgrades, or other processes kept migrating it")
         finally:
             driver.isolation_level = saved
+
+
+#: How SQLite says a migration's CREATE met an object of that name; and a bound on the objects dropped (and on the
+#: times another process overtakes this one) before giving up.
+_LEFTOVER = re.compile(r"""(?P<kind>table|index) ["'`]?(?P<name>\w+)["'`]? already exists""")
+_MOST_LEFTOVERS = 200
+
+
+def _drop_leftover(connection: Connection, engine: Engine, kind: str, name: str) -> None:
+    """Drop what an interrupted upgrade by an earlier release (one that let the driver commit each CREATE on its
+    own) left without its version stamp: the next migration creates it again. Such a table is empty (the rows it
+    was to get came in the transaction the kill lost); one with rows is not ours to drop."""
+    connection.exec_driver_sql("BEGIN EXCLUSIVE")
+    try:
+        current = current_revision(connection)
+        if kind == "table" and connection.exec_driver_sql(f'SELECT 1 FROM "{name}" LIMIT 1').first() is not None:
+            raise TerminalError(
+                f"the store at {engine.url!r} is at schema revision {current or '(none)'} but already has a table "
+                f"{name} holding rows, which the next migration creates: it was changed outside aoai-observatory. "
+                f"Restore a backup of the store, or move {name} away if it is not needed")
+        log.warning("the store's schema: dropping the %s %s an interrupted upgrade left at revision %s without "
+                    "its version stamp; the migration creates it again", kind, name, current or "(none)")
+        connection.exec_driver_sql(f'DROP {kind.upper()} "{name}"')
+        connection.commit()
+    except BaseException:
+        connection.rollback()
+        raise
 
 
 class _Overtaken(Exception):
