@@ -11,7 +11,6 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import threading
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -24,7 +23,7 @@ from click.testing import CliRunner
 
 from collector.cli.main import main
 from collector.errors import TerminalError
-from collector.store.database import Store, create_engine, migrate, schema_is_current
+from collector.store.database import Store, create_engine, migrate
 from collector.store.migrations.upgrade import alembic_config, head, revisions
 
 Dump = tuple[str | None, list[tuple[Any, ...]], dict[str, list[tuple[Any, ...]]]]
@@ -272,30 +271,28 @@ def test_sigkill_during_an_upgrade_then_reopen_equals_an_uninterrupted_upgrade(t
     assert set(stopped_at) - {head()}, f"no kill landed during the upgrade ({duration:.2f} s): {stopped_at}"
 
 
-def open_at_once(url: str, openers: int = 2) -> list[BaseException]:
-    """Open the store from `openers` threads, each with its own engine, released together."""
-    barrier = threading.Barrier(openers)
-    errors: list[BaseException] = []
-
-    def open_store() -> None:
-        barrier.wait()
-        try:
-            opened = Store.open(url)
-            assert schema_is_current(opened.engine)
-            opened.close()
-        except BaseException as e:  # collected for the assertion below
-            errors.append(e)
-
-    threads = [threading.Thread(target=open_store) for _ in range(openers)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
-    return errors
+OPEN_CHILD = ("import sys\n"
+              "from collector.store.database import Store, schema_is_current\n"
+              "print('ready', flush=True)\n"
+              "sys.stdin.readline()\n"
+              "store = Store.open(sys.argv[1])\n"
+              "assert schema_is_current(store.engine)\n"
+              "store.close()\n")
 
 
 def test_collectors_opening_a_fresh_store_at_once_both_succeed(store_url: str) -> None:
-    assert open_at_once(store_url, openers=3) == []
+    """Three processes, released together once each has imported everything, open (so create) one fresh store."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    children = [subprocess.Popen([sys.executable, "-c", OPEN_CHILD, store_url], stdin=subprocess.PIPE,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) for _ in range(3)]
+    for child in children:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+    for child in children:
+        assert child.stdin is not None
+        child.stdin.write(b"go\n")
+        child.stdin.flush()
+    outcomes = [child.communicate(timeout=60) for child in children]
+    assert [child.returncode for child in children] == [0, 0, 0], [err.decode()[-600:] for _, err in outcomes]
     engine = sa.create_engine(store_url)
     with engine.connect() as conn:
         assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalars().all() == [head()]
