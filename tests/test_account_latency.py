@@ -13,7 +13,8 @@ from alembic import command
 from collector.rollups.specs import LATENCY
 from collector.rollups.windows import Window
 from collector.store import reads
-from collector.store.database import ACCOUNT_LATENCY, Store, _alembic_config, create_engine
+from collector.store.database import ACCOUNT_LATENCY, Store, create_engine
+from collector.store.migrations.upgrade import alembic_config
 
 DAY0 = datetime(2025, 3, 10, tzinfo=UTC)
 FIVE = timedelta(minutes=5)
@@ -90,7 +91,7 @@ def test_a_long_series_of_every_deployment_or_account_equals_the_per_deployment_
 def test_migrating_an_existing_store_derives_its_accounts(store_url: str) -> None:
     engine = create_engine(store_url)
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0006")
+        command.upgrade(alembic_config(conn), "0006")
         for deployment, requests in (("d1", 3), ("d2", 4)):
             conn.execute(sa.text("INSERT INTO latency_1d (source, bucket_start, account, deployment, le_bucket, "
                                  "requests, duration_ms_sum) VALUES ('s', :b, 'A', :d, 40, :n, 10)"),

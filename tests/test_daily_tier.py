@@ -10,7 +10,8 @@ from alembic import command
 
 from collector.rollups.specs import PLATFORM_METRICS, REQUESTS, row_columns
 from collector.rollups.windows import Window
-from collector.store.database import Store, _alembic_config, create_engine
+from collector.store.database import Store, create_engine
+from collector.store.migrations.upgrade import alembic_config
 from tests.test_store_retention import requests_row
 
 DAY0 = datetime(2025, 3, 10, tzinfo=UTC)
@@ -56,7 +57,7 @@ def test_the_daily_tier_has_its_own_retention(store: Store) -> None:
 def test_migrating_an_existing_store_derives_its_days(store_url: str) -> None:
     engine = create_engine(store_url)
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0003")
+        command.upgrade(alembic_config(conn), "0003")
         for hour, requests in ((1, 3), (5, 4), (30, 2)):
             conn.execute(sa.text(
                 "INSERT INTO requests_1h VALUES ('s', :b, 'A', 'd', :n, :n, 0, 0, 0, 0, 7)"),

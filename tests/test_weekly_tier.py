@@ -10,7 +10,8 @@ from alembic import command
 
 from collector.rollups.specs import PLATFORM_METRICS, REQUESTS
 from collector.rollups.windows import Window
-from collector.store.database import Store, _alembic_config, create_engine, week_start
+from collector.store.database import Store, create_engine, week_start
+from collector.store.migrations.upgrade import alembic_config
 from tests.test_daily_tier import metric_row
 from tests.test_store_retention import requests_row
 
@@ -67,7 +68,7 @@ def test_a_week_goes_with_the_last_of_its_days(store: Store) -> None:
 def test_migrating_an_existing_store_derives_its_weeks(store_url: str) -> None:
     engine = create_engine(store_url)
     with engine.begin() as conn:
-        command.upgrade(_alembic_config(conn), "0004")
+        command.upgrade(alembic_config(conn), "0004")
         for day, requests in ((0, 3), (6, 4), (7, 2)):
             at = MONDAY + DAY * day
             conn.execute(sa.text("INSERT INTO requests_1d VALUES ('s', :b, 'A', 'd', :n, :n, 0, 0, 0, 0, 7)"),

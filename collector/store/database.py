@@ -15,10 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from alembic import command
-from alembic.config import Config as AlembicConfig
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
@@ -38,6 +34,7 @@ from collector.rollups.specs import (
     row_columns,
 )
 from collector.rollups.windows import Window, align_down, align_up
+from collector.store.migrations.upgrade import check_known, current_revision, head, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +44,6 @@ WEEK = timedelta(days=7)
 #: The fine tier (the collector's grain), hourly, daily and weekly (ISO weeks, from Monday 00:00 UTC): long ranges
 #: read few rows. Views read the daily tier; per-deployment totals over a long range read its whole weeks weekly.
 TIERS = ("5m", "1h", "1d", "1w")
-MIGRATIONS = Path(__file__).with_name("migrations")
 
 
 @dataclass(frozen=True)
@@ -374,24 +370,18 @@ def create_engine(url: str) -> Engine:
     return sa.create_engine(parsed, pool_pre_ping=True)
 
 
-def _alembic_config(connection: Connection) -> AlembicConfig:
-    config = AlembicConfig()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
-
-
 def migrate(engine: Engine) -> None:
-    """Bring the schema to the newest migration."""
-    with engine.begin() as connection:
-        command.upgrade(_alembic_config(connection), "head")
+    """Bring the schema to the newest migration, safely against kills and other collectors (migrations/upgrade.py);
+    TerminalError for a store a newer release has upgraded."""
+    upgrade(engine)
 
 
 def schema_is_current(engine: Engine) -> bool:
+    """Whether the store is at the newest migration; TerminalError for a store a newer release has upgraded."""
     with engine.connect() as connection:
-        current = MigrationContext.configure(connection).get_current_revision()
-        head = ScriptDirectory.from_config(_alembic_config(connection)).get_current_head()
-    return current == head
+        current = current_revision(connection)
+    check_known(current, engine)
+    return current == head()
 
 
 class Store:
@@ -411,7 +401,11 @@ class Store:
             elif not schema_is_current(engine):
                 raise TerminalError(f"the store at {engine.url!r} is not at the newest schema; run a collector once")
         except sa.exc.OperationalError as e:
+            engine.dispose()
             raise TransientError(f"cannot reach the store at {engine.url!r}: {e.orig}") from e
+        except BaseException:
+            engine.dispose()
+            raise
         return cls(engine)
 
     def close(self) -> None:
