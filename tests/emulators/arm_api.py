@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from alerts import catalog
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import RunningServer, serve_https
+from tests.emulators.tls import RunningServer, ServedOverHttps
 
 API_VERSION = "2018-03-01"
 TYPE = "Microsoft.Insights/metricAlerts"
@@ -68,7 +68,7 @@ class RecordedRequest:
 
 
 @dataclass
-class ArmEmulator:
+class ArmEmulator(ServedOverHttps):
     """The emulator; use as a context manager. `rules` maps (subscription, resource group, name), lower-cased, to the
     resource as ARM would return it; tests may put rules there directly (a rule made in the portal)."""
 
@@ -87,26 +87,11 @@ class ArmEmulator:
         assert self._running is not None, "the emulator is not started"
         return self._running.url
 
-    @property
-    def ca_bundle(self) -> Path:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.ca_bundle
 
-    def start(self) -> ArmEmulator:
-        self._stack = ExitStack()
-        self._running = self._stack.enter_context(serve_https(_handler(self), self, self.directory))
-        return self
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
-    def stop(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
 
-    def __enter__(self) -> ArmEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply `fault` to `times` matching requests (after its `after` passes), before faults injected later."""

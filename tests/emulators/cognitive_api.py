@@ -31,7 +31,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from collector.workspace.demo import DEMO_ORG, Organisation
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import RunningServer, serve_https
+from tests.emulators.tls import RunningServer, ServedOverHttps
 
 API_VERSION = "2025-09-01"
 PROVIDER = "Microsoft.CognitiveServices"
@@ -99,7 +99,7 @@ def demo_accounts(org: Organisation = DEMO_ORG) -> list[EmulatedAccount]:
 
 
 @dataclass
-class CognitiveEmulator:
+class CognitiveEmulator(ServedOverHttps):
     """The emulator; use as a context manager. `endpoint` and `ca_bundle` are what a metrics source's settings take."""
 
     directory: Path
@@ -118,31 +118,16 @@ class CognitiveEmulator:
         assert self._running is not None, "the emulator is not started"
         return self._running.url
 
-    @property
-    def ca_bundle(self) -> Path:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.ca_bundle
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply `fault` to the next `times` requests it matches, before any fault injected later."""
         with self._lock:
             self.faults.extend([fault] * times)
 
-    def start(self) -> CognitiveEmulator:
-        self._stack = ExitStack()
-        self._running = self._stack.enter_context(serve_https(_handler(self), self, self.directory))
-        return self
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
-    def stop(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
 
-    def __enter__(self) -> CognitiveEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     # -- request handling --------------------------------------------------------------------------------------
 

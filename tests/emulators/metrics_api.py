@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from collector.workspace.engine import MetricSeries, MetricsRequest, Workspace, insert_rows
 from collector.workspace.schema import METRICS_COLUMNS, METRICS_TABLE
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import RunningServer, serve_https
+from tests.emulators.tls import RunningServer, ServedOverHttps
 
 API_VERSION = "2024-02-01"
 NAMESPACE = "Microsoft.CognitiveServices/accounts"
@@ -86,7 +86,7 @@ class RecordedRequest:
 
 
 @dataclass
-class MetricsEmulator:
+class MetricsEmulator(ServedOverHttps):
     """The emulator; use as a context manager. `endpoint` and `ca_bundle` are what the product's settings take."""
 
     workspace_path: Path
@@ -107,10 +107,6 @@ class MetricsEmulator:
         assert self._running is not None, "the emulator is not started"
         return self._running.url
 
-    @property
-    def ca_bundle(self) -> Path:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.ca_bundle
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply `fault` to the next `times` requests it matches, before any fault injected later."""
@@ -120,23 +116,14 @@ class MetricsEmulator:
     def metric_requests(self) -> list[RecordedRequest]:
         return [r for r in self.requests if r.path.lower().endswith(_METRICS_PATH)]
 
-    def start(self) -> MetricsEmulator:
-        self._stack = ExitStack()
-        self._running = self._stack.enter_context(serve_https(_handler(self), self, self.directory))
-        return self
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
     def stop(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
+        super().stop()
         with self._lock:
             self._workspace.close()
 
-    def __enter__(self) -> MetricsEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @contextmanager
     def workspace_writer(self) -> Iterator[Any]:

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from tests.emulators.tls import RunningServer, serve_https
+from tests.emulators.tls import RunningServer, ServedOverHttps
 
 PATH = "/api/retail/prices"
 API_VERSIONS = ("2021-10-01-preview", "2023-01-01-preview")
@@ -299,7 +299,7 @@ class RecordedRequest:
 
 
 @dataclass
-class RetailPricesEmulator:
+class RetailPricesEmulator(ServedOverHttps):
     directory: Path
     items: list[dict[str, Any]] = field(default_factory=openai_catalogue)
     page_size: int = 1000
@@ -318,30 +318,15 @@ class RetailPricesEmulator:
         assert self._running is not None, "the emulator is not started"
         return self._running.url + PATH
 
-    @property
-    def ca_bundle(self) -> Path:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.ca_bundle
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         with self._lock:
             self.faults.extend([fault] * times)
 
-    def start(self) -> RetailPricesEmulator:
-        self._stack = ExitStack()
-        self._running = self._stack.enter_context(serve_https(_handler(self), self, self.directory))
-        return self
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        return _handler(self)
 
-    def stop(self) -> None:
-        if self._stack is not None:
-            self._stack.close()
-            self._stack = None
 
-    def __enter__(self) -> RetailPricesEmulator:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def answer(self, method: str, raw_path: str) -> tuple[int, dict[str, str], bytes]:
         split = urlsplit(raw_path)

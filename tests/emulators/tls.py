@@ -11,11 +11,11 @@ import ssl
 import tempfile
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import trustme
 
@@ -87,3 +87,39 @@ def serve_https(
             server.server_close()
             thread.join()
 
+
+class ServedOverHttps:
+    """What every emulator does to run: start, stop and `with` over `serve_https`, and the CA bundle its clients
+    trust. An emulator sets `directory`, `_stack` and `_running` (None until started) and gives its `handler()`."""
+
+    directory: Path | None
+    _stack: ExitStack | None
+    _running: RunningServer | None
+
+    def handler(self) -> type[BaseHTTPRequestHandler]:
+        raise NotImplementedError
+
+    @property
+    def running(self) -> RunningServer:
+        assert self._running is not None, "the emulator is not started"
+        return self._running
+
+    @property
+    def ca_bundle(self) -> Path:
+        return self.running.ca_bundle
+
+    def start(self) -> Self:
+        self._stack = ExitStack()
+        self._running = self._stack.enter_context(serve_https(self.handler(), self, self.directory))
+        return self
+
+    def stop(self) -> None:
+        if self._stack is not None:
+            self._stack.close()
+            self._stack = None
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
