@@ -24,7 +24,6 @@ import json
 import re
 import ssl
 import threading
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -33,7 +32,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from alerts import catalog
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import RunningServer, ServedOverHttps
+from tests.emulators.tls import ServedOverHttps
 
 API_VERSION = "2018-03-01"
 TYPE = "Microsoft.Insights/metricAlerts"
@@ -79,18 +78,13 @@ class ArmEmulator(ServedOverHttps):
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._stack: ExitStack | None = None
-        self._running: RunningServer | None = None
 
     @property
     def endpoint(self) -> str:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.url
-
+        return self.url
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         return _handler(self)
-
 
 
     def inject(self, fault: Fault, times: int = 1) -> None:

@@ -22,7 +22,6 @@ import json
 import socket
 import ssl
 import threading
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -31,7 +30,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from collector.workspace.demo import DEMO_ORG, Organisation
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import RunningServer, ServedOverHttps
+from tests.emulators.tls import ServedOverHttps
 
 API_VERSION = "2025-09-01"
 PROVIDER = "Microsoft.CognitiveServices"
@@ -110,14 +109,10 @@ class CognitiveEmulator(ServedOverHttps):
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._stack: ExitStack | None = None
-        self._running: RunningServer | None = None
 
     @property
     def endpoint(self) -> str:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.url
-
+        return self.url
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply `fault` to the next `times` requests it matches, before any fault injected later."""

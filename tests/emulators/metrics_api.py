@@ -16,7 +16,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler
@@ -27,7 +27,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from collector.workspace.engine import MetricSeries, MetricsRequest, Workspace, insert_rows
 from collector.workspace.schema import METRICS_COLUMNS, METRICS_TABLE
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import RunningServer, ServedOverHttps
+from tests.emulators.tls import ServedOverHttps
 
 API_VERSION = "2024-02-01"
 NAMESPACE = "Microsoft.CognitiveServices/accounts"
@@ -99,14 +99,10 @@ class MetricsEmulator(ServedOverHttps):
     def __post_init__(self) -> None:
         self._workspace = Workspace(self.workspace_path)
         self._lock = threading.Lock()
-        self._stack: ExitStack | None = None
-        self._running: RunningServer | None = None
 
     @property
     def endpoint(self) -> str:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.url
-
+        return self.url
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         """Apply `fault` to the next `times` requests it matches, before any fault injected later."""

@@ -28,7 +28,6 @@ import socket
 import ssl
 import threading
 import uuid
-from contextlib import ExitStack
 from dataclasses import dataclass, field
 from decimal import Decimal
 from http.server import BaseHTTPRequestHandler
@@ -36,7 +35,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from tests.emulators.tls import RunningServer, ServedOverHttps
+from tests.emulators.tls import ServedOverHttps
 
 PATH = "/api/retail/prices"
 API_VERSIONS = ("2021-10-01-preview", "2023-01-01-preview")
@@ -310,14 +309,10 @@ class RetailPricesEmulator(ServedOverHttps):
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._stack: ExitStack | None = None
-        self._running: RunningServer | None = None
 
     @property
     def endpoint(self) -> str:
-        assert self._running is not None, "the emulator is not started"
-        return self._running.url + PATH
-
+        return self.url + PATH
 
     def inject(self, fault: Fault, times: int = 1) -> None:
         with self._lock:
@@ -325,7 +320,6 @@ class RetailPricesEmulator(ServedOverHttps):
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         return _handler(self)
-
 
 
     def answer(self, method: str, raw_path: str) -> tuple[int, dict[str, str], bytes]:

@@ -89,12 +89,12 @@ def serve_https(
 
 
 class ServedOverHttps:
-    """What every emulator does to run: start, stop and `with` over `serve_https`, and the CA bundle its clients
-    trust. An emulator sets `directory`, `_stack` and `_running` (None until started) and gives its `handler()`."""
+    """What every emulator does to run: start, stop and `with` over `serve_https`, its URL and the CA bundle its
+    clients trust. An emulator has a `directory` (for the bundle) and gives its `handler()`."""
 
     directory: Path | None
-    _stack: ExitStack | None
-    _running: RunningServer | None
+    _stack: ExitStack | None = None
+    _running: RunningServer | None = None
 
     def handler(self) -> type[BaseHTTPRequestHandler]:
         raise NotImplementedError
@@ -103,6 +103,10 @@ class ServedOverHttps:
     def running(self) -> RunningServer:
         assert self._running is not None, "the emulator is not started"
         return self._running
+
+    @property
+    def url(self) -> str:
+        return self.running.url
 
     @property
     def ca_bundle(self) -> Path:
