@@ -20,7 +20,7 @@ from collector.cost.attribution import Attribution
 from collector.cost.export import DIMENSIONS, parse_by, usage_rows, write_csv, write_parquet
 from collector.cost.focus import check_rows, focus_rows, write_focus_csv
 from collector.cost.inventories import build_inventory, resource_ids
-from collector.cost.model import CostModel, attribute_range, load_cost_model, price_facts
+from collector.cost.model import CostModel, attribute_range, load_cost_model, price_facts, uncharged_provisioned
 from collector.cost.table import cost_lines, is_whole_days
 from collector.errors import InputError, TerminalError
 from collector.rollups.months import parse_month
@@ -94,10 +94,10 @@ def export_usage(obj: Context, start_text: str | None, end_text: str | None, mon
     else:
         with atomic_text(out) as stream:
             count = write_csv(rows, stream)
-    _done(count, out, fmt, attribution)
+    _done(count, out, fmt, attribution, model)
 
 
-def _done(count: int | None, out: Path | None, fmt: str, attribution: Attribution) -> None:
+def _done(count: int | None, out: Path | None, fmt: str, attribution: Attribution, model: CostModel) -> None:
     unpriced = sorted({(x.account, x.deployment) for x in attribution.lines if x.unpriced})
     where = f" to {out}" if out is not None and str(out) != "-" else ""
     if count is not None:
@@ -106,6 +106,11 @@ def _done(count: int | None, out: Path | None, fmt: str, attribution: Attributio
         names = ", ".join(f"{a}/{d}" for a, d in unpriced)
         click.echo(f"warning: no price matched for {names}: their usage is priced at 0 and flagged `unpriced`; "
                    "add rows or an override to the price book (prices.book)", err=True)
+    idle = uncharged_provisioned(model.deployments, attribution)
+    if idle:
+        click.echo(f"warning: no PTU utilisation was collected for {', '.join(idle)} in this range, so none of its "
+                   "hours are charged (an hour counts only where Azure reports utilisation): add a `metrics` source "
+                   "for its account, unless it did not exist then", err=True)
 
 
 def usage_table(rows: list[dict[str, Any]], by: tuple[str, ...]) -> str:
@@ -154,7 +159,7 @@ def export_focus(obj: Context, month: str, billing_account_id: str, billing_acco
                             + "\n  ".join(problems[:20]))
     with atomic_text(out) as stream:
         count = write_focus_csv(rows, stream)
-    _done(count, out, "FOCUS 1.2 CSV", attribution)
+    _done(count, out, "FOCUS 1.2 CSV", attribution, model)
 
 
 @click.command("cost")
@@ -174,7 +179,7 @@ def cost(obj: Context, start_text: str | None, end_text: str | None, month: str 
     rows = usage_rows(attribution, {(d.account, d.name): d for d in model.deployments}, by, start)
     click.echo(f"cost {start:%Y-%m-%d} .. {end:%Y-%m-%d} (UTC), from the store's hourly rollups", err=True)
     click.echo(usage_table(rows, by), nl=False)
-    _done(None, None, "table", attribution)
+    _done(None, None, "table", attribution, model)
 
 
 

@@ -19,7 +19,7 @@ from collector.cost.attribution import (
     attribute,
     load_attribution_rules,
 )
-from collector.cost.pricing import DEFAULT_BOOK, PriceBook, load_price_book, price_for
+from collector.cost.pricing import DEFAULT_BOOK, PROVISIONED_TYPES, PriceBook, load_price_book, price_for
 from collector.cost.usage import COST_METRICS, cost_inputs
 from collector.rollups.specs import APIM_TOKENS, CALLER_REQUESTS, PLATFORM_METRICS, USAGE_TOKENS
 from collector.rollups.windows import align_down, align_up
@@ -79,3 +79,14 @@ def price_facts(model: CostModel, start: datetime, end: datetime) -> tuple[dict[
             if row.ptu_hour is not None:
                 rates[row.id] = row.ptu_hour
     return rates, sources
+
+
+def uncharged_provisioned(deployments: Sequence[DeploymentInfo], attribution: Attribution) -> list[str]:
+    """Provisioned deployments of the inventory that an attribution with usage charges nothing: no PTU utilisation
+    was collected for them in its range (an hour counts only where Azure reports it), so a missing metrics source
+    would otherwise cost $0 without a word. `account/deployment` names, sorted; none when nothing was used at all."""
+    if not attribution.lines:
+        return []
+    charged = {(line.account.lower(), line.deployment) for line in attribution.lines if line.cost}
+    return sorted(f"{d.account}/{d.name}" for d in deployments
+                  if d.deployment_type in PROVISIONED_TYPES and (d.account.lower(), d.name) not in charged)
