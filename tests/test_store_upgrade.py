@@ -75,26 +75,36 @@ class Interrupted(Exception):
     """Raised by the test's hook after a chosen statement of the upgrade: the transaction never commits."""
 
 
+class _Counter:
+    """Statements an engine has run; raises Interrupted after the `after`-th (None: never)."""
+
+    def __init__(self, after: int | None) -> None:
+        self.after, self.count = after, 0
+
+    def __call__(self, *_: Any) -> None:
+        self.count += 1
+        if self.count == self.after:
+            raise Interrupted
+
+
+def _interrupt_after(engine: sa.Engine, after: int | None) -> _Counter:
+    counter = _Counter(after)
+    sa.event.listen(engine, "after_cursor_execute", counter)
+    return counter
+
+
 def upgrade_interrupted(path: Path, after: int | None) -> int:
     """Run the store's upgrade (the entry point `Store.open` uses), interrupted after its `after`-th statement (None:
     never). Returns the statements run."""
     engine = create_engine(f"sqlite:///{path}")
-    executed = 0
-
-    def count(*_: Any) -> None:
-        nonlocal executed
-        executed += 1
-        if executed == after:
-            raise Interrupted
-
-    sa.event.listen(engine, "after_cursor_execute", count)
+    counter = _interrupt_after(engine, after)
     try:
         migrate(engine)
     except Interrupted:
         pass
     finally:
         engine.dispose()
-    return executed
+    return counter.count
 
 
 def reopened(path: Path) -> Dump:
@@ -165,15 +175,7 @@ def upgrade_as_before(path: Path, after: int) -> None:
     """The upgrade as releases before issue 14 ran it (the driver's implicit transactions, which commit a CREATE on
     its own), interrupted after its `after`-th statement."""
     engine = create_engine(f"sqlite:///{path}")
-    executed = 0
-
-    def count(*_: Any) -> None:
-        nonlocal executed
-        executed += 1
-        if executed == after:
-            raise Interrupted
-
-    sa.event.listen(engine, "after_cursor_execute", count)
+    _interrupt_after(engine, after)
     try:
         with engine.begin() as conn:
             command.upgrade(alembic_config(conn), "head")

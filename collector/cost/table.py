@@ -53,10 +53,11 @@ def refresh_costs(store: Store, model: CostModel, start: datetime, end: datetime
     the bill; returns the days done."""
     start, end = align_down(start, DAY), align_up(end, DAY)
     stamp, done, at = fingerprint(model), 0, start
+    runs = bills.bill_runs(store)
     while at < end:
         stop = min(at + REFRESH_CHUNK_DAYS * DAY, end)
         estimate = daily_rows(attribute_range(store, model, at, stop))
-        bill = bill_side(bills.read_lines(store, at, stop), bills.bill_runs(store), at, stop)
+        bill = bill_side(bills.read_lines(store, at, stop), runs, at, stop)
         store.replace_cost_days(at, stop, estimate, stamp, now, ledger=ledger_rows(estimate, bill, model))
         done += int((stop - at) / DAY)
         at = stop

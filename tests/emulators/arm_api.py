@@ -22,7 +22,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -32,7 +31,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from alerts import catalog
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import ServedOverHttps
+from tests.emulators.tls import ServedOverHttps, send_json
 
 API_VERSION = "2018-03-01"
 TYPE = "Microsoft.Insights/metricAlerts"
@@ -243,15 +242,7 @@ def _handler(emulator: ArmEmulator) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length) if length else b""
             status, headers, body = emulator.answer(self.command, self.path, self.headers.get("Authorization", ""),
                                                     raw)
-            try:
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                self.close_connection = True
+            send_json(self, status, headers, body)
 
         do_GET = do_PUT = do_DELETE = do_PATCH = _serve
 

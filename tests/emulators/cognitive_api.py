@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
@@ -30,7 +29,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from collector.workspace.demo import DEMO_ORG, Organisation
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import ServedOverHttps
+from tests.emulators.tls import ServedOverHttps, send_json
 
 API_VERSION = "2025-09-01"
 PROVIDER = "Microsoft.CognitiveServices"
@@ -275,15 +274,7 @@ def _handler(emulator: CognitiveEmulator) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             status, headers, body = emulator.answer("GET", self.path, self.headers.get("Authorization", ""))
-            try:
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                self.close_connection = True
+            send_json(self, status, headers, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import re
-import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from collector.workspace.engine import MetricSeries, MetricsRequest, Workspace, insert_rows
 from collector.workspace.schema import METRICS_COLUMNS, METRICS_TABLE
 from tests.emulators.arm_errors import FAULT_CODES, ArmError, arm_error_body
-from tests.emulators.tls import ServedOverHttps
+from tests.emulators.tls import ServedOverHttps, send_json
 
 API_VERSION = "2024-02-01"
 NAMESPACE = "Microsoft.CognitiveServices/accounts"
@@ -214,15 +213,7 @@ def _handler(emulator: MetricsEmulator) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             status, headers, body = emulator.answer("GET", self.path, self.headers.get("Authorization", ""))
-            try:
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                self.close_connection = True  # the client gave up (a timeout test)
+            send_json(self, status, headers, body)
 
         def log_message(self, format: str, *args: Any) -> None:
             pass

@@ -25,7 +25,6 @@ from __future__ import annotations
 import json
 import re
 import socket
-import ssl
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode, urlsplit
 
-from tests.emulators.tls import ServedOverHttps
+from tests.emulators.tls import ServedOverHttps, send_json
 
 PATH = "/api/retail/prices"
 API_VERSIONS = ("2021-10-01-preview", "2023-01-01-preview")
@@ -406,15 +405,7 @@ def _handler(emulator: RetailPricesEmulator) -> type[BaseHTTPRequestHandler]:
 
         def _reply(self, method: str) -> None:
             status, headers, body = emulator.answer(method, self.path)
-            try:
-                self.send_response(status)
-                for name, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-            except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-                self.close_connection = True
+            send_json(self, status, headers, body)
 
         def do_GET(self) -> None:
             self._reply("GET")

@@ -127,3 +127,17 @@ class ServedOverHttps:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def send_json(handler: BaseHTTPRequestHandler, status: int, headers: dict[str, str], body: bytes) -> None:
+    """Write an emulator's answer (JSON unless `headers` say otherwise); a client that gave up (a timeout test) ends
+    the connection rather than the server thread."""
+    try:
+        handler.send_response(status)
+        for name, value in {"Content-Type": "application/json; charset=utf-8", **headers}.items():
+            handler.send_header(name, value)
+        handler.send_header("Content-Length", str(len(body)))
+        handler.end_headers()
+        handler.wfile.write(body)
+    except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
+        handler.close_connection = True
